@@ -2,12 +2,137 @@
 
 Every layer ``NAME`` has ``NAME_forward(x, *params, **hyper) -> (out, cache)`` and
 ``NAME_backward(dout, cache) -> dx`` or ``(dx, dparam1, ...)`` in the order of the forward's
-array arguments. Losses are ``NAME_loss(scores, y) -> (loss, dscores)``.
+array arguments. Losses are ``NAME_loss(scores, y) -> (loss, dscores)``. Where the fast kernel
+is not itself obviously the formula, ``NAME_forward_naive``/``NAME_backward_naive`` are plain
+loops over it: they document the maths and the tests compare against them.
 """
 
+from ._checks import pair
+from .activation import (
+    elu_backward,
+    elu_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
+    log_softmax_backward,
+    log_softmax_forward,
+    noisy_relu_backward,
+    noisy_relu_forward,
+    prelu_backward,
+    prelu_forward,
+    relu_backward,
+    relu_forward,
+    scaled_tanh_backward,
+    scaled_tanh_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    softmax_backward,
+    softmax_forward,
+    tanh_backward,
+    tanh_forward,
+)
+from .dropout import dropout_backward, dropout_forward
 from .linear import linear_backward, linear_forward
+from .loss import multi_margin_loss, softmax_cross_entropy_loss, svm_loss
+from .norm import (
+    batch_norm_backward,
+    batch_norm_forward,
+    local_response_norm_backward,
+    local_response_norm_forward,
+    spatial_batch_norm_backward,
+    spatial_batch_norm_forward,
+)
+from .norm_naive import (
+    batch_norm_backward_naive,
+    batch_norm_forward_naive,
+    local_response_norm_backward_naive,
+    local_response_norm_forward_naive,
+    spatial_batch_norm_backward_naive,
+    spatial_batch_norm_forward_naive,
+)
+from .pool import (
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    global_avg_pool2d_backward,
+    global_avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+    subsampling_backward,
+    subsampling_forward,
+)
+from .pool_naive import (
+    avg_pool2d_backward_naive,
+    avg_pool2d_forward_naive,
+    global_avg_pool2d_backward_naive,
+    global_avg_pool2d_forward_naive,
+    max_pool2d_backward_naive,
+    max_pool2d_forward_naive,
+    subsampling_backward_naive,
+    subsampling_forward_naive,
+)
+from .rbf import map_loss, rbf_backward, rbf_backward_naive, rbf_forward, rbf_forward_naive
 
 __all__ = [
+    "avg_pool2d_backward",
+    "avg_pool2d_backward_naive",
+    "avg_pool2d_forward",
+    "avg_pool2d_forward_naive",
+    "batch_norm_backward",
+    "batch_norm_backward_naive",
+    "batch_norm_forward",
+    "batch_norm_forward_naive",
+    "dropout_backward",
+    "dropout_forward",
+    "elu_backward",
+    "elu_forward",
+    "global_avg_pool2d_backward",
+    "global_avg_pool2d_backward_naive",
+    "global_avg_pool2d_forward",
+    "global_avg_pool2d_forward_naive",
+    "leaky_relu_backward",
+    "leaky_relu_forward",
     "linear_backward",
     "linear_forward",
+    "local_response_norm_backward",
+    "local_response_norm_backward_naive",
+    "local_response_norm_forward",
+    "local_response_norm_forward_naive",
+    "log_softmax_backward",
+    "log_softmax_forward",
+    "map_loss",
+    "max_pool2d_backward",
+    "max_pool2d_backward_naive",
+    "max_pool2d_forward",
+    "max_pool2d_forward_naive",
+    "multi_margin_loss",
+    "noisy_relu_backward",
+    "noisy_relu_forward",
+    "norm_naive",
+    "pair",
+    "pool_naive",
+    "prelu_backward",
+    "prelu_forward",
+    "rbf_backward",
+    "rbf_backward_naive",
+    "rbf_forward",
+    "rbf_forward_naive",
+    "relu_backward",
+    "relu_forward",
+    "scaled_tanh_backward",
+    "scaled_tanh_forward",
+    "sigmoid_backward",
+    "sigmoid_forward",
+    "softmax_backward",
+    "softmax_cross_entropy_loss",
+    "softmax_forward",
+    "spatial_batch_norm_backward",
+    "spatial_batch_norm_backward_naive",
+    "spatial_batch_norm_forward",
+    "spatial_batch_norm_forward_naive",
+    "subsampling_backward",
+    "subsampling_backward_naive",
+    "subsampling_forward",
+    "subsampling_forward_naive",
+    "svm_loss",
+    "tanh_backward",
+    "tanh_forward",
 ]

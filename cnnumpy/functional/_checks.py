@@ -6,6 +6,8 @@ was expected and what came, instead of a broadcasting error deep inside NumPy.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 FLOAT_DTYPES = (np.float32, np.float64)
@@ -73,3 +75,23 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation
     ``out = floor((size + 2*padding - dilation*(kernel-1) - 1) / stride) + 1``
     """
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def check_real(value: float, name: str) -> float:
+    """A finite real hyper-parameter (not a bool), returned as a Python float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def check_generator(rng: object, who: str) -> np.random.Generator:
+    """Kernels that draw random numbers take a numpy Generator and never use global state."""
+    if rng is None:
+        raise ValueError(
+            f"{who} draws random numbers in training mode: pass rng=numpy.random.default_rng(seed)"
+        )
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    return rng

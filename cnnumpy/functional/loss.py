@@ -10,11 +10,9 @@ LeNet-5's Euclidean RBF output and its MAP loss, whose prediction is an argmin, 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ._checks import check_array, check_labels
+from ._checks import check_array, check_labels, check_real
 
 
 def _check_scores(scores: np.ndarray, y: np.ndarray, check_finite: bool) -> tuple[int, int]:
@@ -25,14 +23,6 @@ def _check_scores(scores: np.ndarray, y: np.ndarray, check_finite: bool) -> tupl
         raise ValueError(f"scores must have at least one sample and one class, got {scores.shape}")
     check_labels(y, n, c)
     return n, c
-
-
-def _check_real(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
 
 
 def softmax_cross_entropy_loss(
@@ -64,7 +54,7 @@ def softmax_cross_entropy_loss(
     ``label_smoothing`` must lie in ``[0, 1]``; ``check_finite=True`` rejects NaN/inf scores.
     """
     n, c = _check_scores(scores, y, check_finite)
-    eps = _check_real(label_smoothing, "label_smoothing")
+    eps = check_real(label_smoothing, "label_smoothing")
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing!r}")
 
@@ -130,7 +120,7 @@ def svm_loss(
     PyTorch does for ``multi_margin_loss``.
     """
     n, _ = _check_scores(scores, y, check_finite)
-    margin = _check_real(margin, "margin")
+    margin = check_real(margin, "margin")
     h = _hinges(scores, y, margin)
     active = h > 0
     loss = float(np.where(active, h, 0).sum() / n)
@@ -161,7 +151,7 @@ def multi_margin_loss(
     the derivative is 0 there anyway).
     """
     n, c = _check_scores(scores, y, check_finite)
-    margin = _check_real(margin, "margin")
+    margin = check_real(margin, "margin")
     if isinstance(p, bool) or p not in (1, 2):
         raise ValueError(f"p must be 1 or 2 (as in PyTorch), got {p!r}")
     h = _hinges(scores, y, margin)

@@ -6,12 +6,8 @@ import numpy as np
 
 from .. import functional as F
 from .. import init
-from .module import Module
+from .module import Module, default_rng
 from .parameter import Parameter
-
-
-def _default_rng(rng: np.random.Generator | None) -> np.random.Generator:
-    return rng if rng is not None else np.random.default_rng()
 
 
 class Linear(Module):
@@ -34,7 +30,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        rng = _default_rng(rng)
+        rng = default_rng(rng)
         self.weight = Parameter(init.default_weight((out_features, in_features), rng, dtype=dtype))
         self.bias = (
             Parameter(init.default_bias((out_features,), in_features, rng, dtype=dtype))

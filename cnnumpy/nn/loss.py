@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from .module import Module
+from .module import Module, default_rng
+from .parameter import Parameter
 
 
 class _Loss(Module):
@@ -32,6 +33,10 @@ class _Loss(Module):
         if self._dscores is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         return self._dscores if dout == 1.0 else self._dscores * dout
+
+    def predict(self, scores: np.ndarray) -> np.ndarray:
+        """The predicted class of each row of scores: the highest score."""
+        return np.argmax(scores, axis=1)
 
 
 class CrossEntropyLoss(_Loss):
@@ -67,3 +72,72 @@ class MultiMarginLoss(_Loss):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, margin={self.margin}"
+
+
+class RBFOutput(Module):
+    """LeNet-5's Euclidean RBF output layer: ``y_i = sum_j (x_j - weight[i, j])^2``.
+
+    Each output is a *penalty*: the squared distance of the input to class ``i``'s prototype,
+    so the prediction is the class with the smallest output. Shape: ``(N, in_features) ->
+    (N, out_features)``; ``weight: (out_features, in_features)``. The 1998 paper fixes the
+    prototypes (``trainable=False``: the weight gets no gradient and optimisers skip it).
+    Without given ``prototypes`` they are drawn at random from {-1, +1}.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        prototypes: np.ndarray | None = None,
+        trainable: bool = False,
+        *,
+        rng: np.random.Generator | None = None,
+        dtype: type = np.float32,
+    ) -> None:
+        super().__init__()
+        if prototypes is None:
+            prototypes = default_rng(rng).choice([-1.0, 1.0], size=(out_features, in_features))
+        if prototypes.shape != (out_features, in_features):
+            raise ValueError(
+                f"prototypes must have shape ({out_features}, {in_features}), "
+                f"got {prototypes.shape}"
+            )
+        self.in_features, self.out_features, self.trainable = in_features, out_features, trainable
+        self.weight = Parameter(np.array(prototypes, dtype=dtype), requires_grad=trainable)
+        self._cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, self._cache = F.rbf_forward(x, self.weight.data)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dx, dw = F.rbf_backward(dout, self._cache)
+        if self.trainable:
+            self.weight.grad += dw
+        return dx
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, " + (
+            f"trainable={self.trainable}"
+        )
+
+
+class MAPLoss(_Loss):
+    """LeNet-5's MAP criterion on RBF penalties (LeCun et al. 1998, eq. 9):
+    ``E = mean_n [ y_correct + log(exp(-j) + sum_i exp(-y_i)) ]``.
+
+    It pulls the correct penalty down and pushes the others up; lower penalties are better,
+    so ``predict`` takes the argmin.
+    """
+
+    def __init__(self, j: float | None = None) -> None:
+        super().__init__()
+        self.j = j
+
+    def _loss(self, scores: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        if self.j is None:
+            return F.map_loss(scores, y)
+        return F.map_loss(scores, y, j=self.j)
+
+    def predict(self, scores: np.ndarray) -> np.ndarray:
+        return np.argmin(scores, axis=1)

@@ -168,3 +168,8 @@ class Module:
 def _array(owner: Module, attr: str) -> np.ndarray:
     value = getattr(owner, attr)
     return value.data if isinstance(value, Parameter) else value
+
+
+def default_rng(rng: np.random.Generator | None) -> np.random.Generator:
+    """The Generator a layer initialises from: the one given, or a fresh unseeded one."""
+    return rng if rng is not None else np.random.default_rng()

@@ -1,0 +1,333 @@
+"""Pooling: max, average, global average, and LeNet-5's trainable subsampling.
+
+Every kernel loops in Python over the ``KH * KW`` kernel positions only. For position
+``(p, q)`` the strided view ``xp[:, :, p::SH, q::SW]`` (cut to ``(OH, OW)``) holds, for every
+window at once, the input element that sits at offset ``(p, q)`` inside the window; forward
+reduces those views, backward writes gradients back through the same views.
+
+Padding and ``ceil_mode`` are handled by one padded buffer: the input sits at offset
+``(PH, PW)`` and the buffer is wide enough for every window, including a last window that
+``ceil_mode`` lets run past the right padding. Max pooling fills the margin with ``-inf`` (never
+the maximum, as every window holds at least one real element), average pooling with 0.
+
+Output size along each axis, as in PyTorch (``ceil_mode=False`` uses the floor)::
+
+    OH = ceil((H + 2*PH - KH) / SH) + 1,  minus 1 if (OH - 1) * SH >= H + PH
+
+The correction keeps the last window starting inside the input or its left padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from itertools import repeat
+from typing import NamedTuple
+
+import numpy as np
+
+from ._checks import check_array, check_same_dtype, check_shape, pair
+
+
+class PoolGeometry(NamedTuple):
+    """Everything about the windows that forward and backward share."""
+
+    x_shape: tuple[int, int, int, int]
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    out_hw: tuple[int, int]
+
+
+def _output_length(size: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
+    # Floor division rounds toward -inf like PyTorch's div_rtn, also for negative numerators.
+    out = (size + 2 * p - k + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def pool_geometry(
+    x: np.ndarray,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None,
+    padding: int | tuple[int, int],
+    ceil_mode: bool,
+) -> PoolGeometry:
+    """Validate ``x: (N, C, H, W)`` and the hyper-parameters; compute the output size."""
+    check_array(x, "x", ndim=4)
+    kernel = pair(kernel_size, "kernel_size")
+    stride_ = kernel if stride is None else pair(stride, "stride")
+    pad = pair(padding, "padding")
+    n, c, h, w = x.shape
+    if h < 1 or w < 1:
+        raise ValueError(f"x must have a non-empty (H, W), got shape {x.shape}")
+    if min(kernel) < 1:
+        raise ValueError(f"kernel_size must be positive, got {kernel}")
+    if min(stride_) < 1:
+        raise ValueError(f"stride must be positive, got {stride_}")
+    if min(pad) < 0 or pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
+        raise ValueError(
+            f"padding must be between 0 and half the kernel size (kernel_size {kernel}), "
+            f"got padding {pad}"
+        )
+    oh = _output_length(h, kernel[0], stride_[0], pad[0], ceil_mode)
+    ow = _output_length(w, kernel[1], stride_[1], pad[1], ceil_mode)
+    if oh < 1 or ow < 1:
+        raise ValueError(
+            f"kernel_size {kernel} is bigger than the padded input "
+            f"({h + 2 * pad[0]}, {w + 2 * pad[1]}) (x shape {x.shape}, padding {pad}): "
+            f"the output would be {oh} x {ow}"
+        )
+    return PoolGeometry((n, c, h, w), kernel, stride_, pad, (oh, ow))
+
+
+def _buffer_shape(g: PoolGeometry) -> tuple[int, int, int, int]:
+    """Shape of the padded buffer: the input at offset padding, plus room for every window."""
+    n, c, h, w = g.x_shape
+    extent_h = (g.out_hw[0] - 1) * g.stride[0] + g.kernel[0]
+    extent_w = (g.out_hw[1] - 1) * g.stride[1] + g.kernel[1]
+    return n, c, max(extent_h, g.padding[0] + h), max(extent_w, g.padding[1] + w)
+
+
+def _padded(x: np.ndarray, g: PoolGeometry, fill: float) -> np.ndarray:
+    """``x`` placed in a buffer filled with ``fill``; ``x`` itself when no margin is needed."""
+    shape = _buffer_shape(g)
+    if shape == x.shape and g.padding == (0, 0):
+        return x
+    (ph, pw), (h, w) = g.padding, g.x_shape[2:]
+    buf = np.full(shape, fill, dtype=x.dtype)
+    buf[:, :, ph : ph + h, pw : pw + w] = x
+    return buf
+
+
+def _window_views(buf: np.ndarray, g: PoolGeometry) -> Iterator[np.ndarray]:
+    """For each kernel position ``(p, q)`` in row-major order, the ``(N, C, OH, OW)`` view
+    ``view[n, c, i, j] = buf[n, c, i*SH + p, j*SW + q]``."""
+    (kh, kw), (sh, sw), (oh, ow) = g.kernel, g.stride, g.out_hw
+    for p in range(kh):
+        for q in range(kw):
+            yield buf[:, :, p : p + (oh - 1) * sh + 1 : sh, q : q + (ow - 1) * sw + 1 : sw]
+
+
+def _window_sum(buf: np.ndarray, g: PoolGeometry) -> np.ndarray:
+    """``(N, C, OH, OW)`` sums of each window of the padded buffer."""
+    views = _window_views(buf, g)
+    total = next(views).copy()
+    for view in views:
+        total += view
+    return total
+
+
+def _scatter_to_input(
+    grad: np.ndarray, factors: Iterable[np.ndarray | int], g: PoolGeometry
+) -> np.ndarray:
+    """Return the ``(N, C, H, W)`` input gradient when kernel position ``k`` of every window
+    receives ``grad * factors[k]`` (``grad: (N, C, OH, OW)``); overlapping windows add.
+
+    ``factors`` yields one factor per kernel position, in the order of ``_window_views``: a
+    mask of the windows whose maximum sits there, or 1 when every element shares alike.
+    """
+    shape = _buffer_shape(g)
+    (kh, kw), (sh, sw) = g.kernel, g.stride
+    overlapping = sh < kh or sw < kw
+    # Windows that tile the buffer exactly write every element once: no zeroing needed.
+    tiles = (sh, sw) == (kh, kw) and shape[2:] == (g.out_hw[0] * sh, g.out_hw[1] * sw)
+    buf = np.empty(shape, dtype=grad.dtype) if tiles else np.zeros(shape, dtype=grad.dtype)
+    for view, factor in zip(_window_views(buf, g), factors, strict=True):
+        if overlapping:
+            view += grad * factor
+        else:  # each element is written once: straight into the buffer, no temporary
+            np.multiply(grad, factor, out=view)
+    (ph, pw), (h, w) = g.padding, g.x_shape[2:]
+    if shape == g.x_shape and g.padding == (0, 0):
+        return buf
+    return np.ascontiguousarray(buf[:, :, ph : ph + h, pw : pw + w])
+
+
+class MaxPoolCache(NamedTuple):
+    geometry: PoolGeometry
+    xp: np.ndarray  # the input in its -inf padded buffer (the input itself without padding)
+    out: np.ndarray
+
+
+def max_pool2d_forward(
+    x: np.ndarray,
+    *,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    ceil_mode: bool = False,
+) -> tuple[np.ndarray, MaxPoolCache]:
+    """``out[n, c, i, j] = max over (p, q) of xp[n, c, i*SH + p, j*SW + q]``.
+
+    ``xp`` is ``x`` padded with ``-inf``. Shapes: ``x: (N, C, H, W)``, ``out: (N, C, OH, OW)``
+    with ``OH`` as in the module docstring (``stride`` defaults to ``kernel_size``;
+    ``padding <= kernel_size // 2``). NaN propagates to the output, as in PyTorch.
+    """
+    g = pool_geometry(x, kernel_size, stride, padding, ceil_mode)
+    xp = _padded(x, g, -np.inf)
+    views = _window_views(xp, g)
+    out = next(views).copy()
+    for view in views:
+        np.maximum(out, view, out=out)
+    return out, MaxPoolCache(g, xp, out)
+
+
+def _first_max_masks(xp: np.ndarray, out: np.ndarray, g: PoolGeometry) -> Iterator[np.ndarray]:
+    """For each kernel position in row-major order, the ``(N, C, OH, OW)`` mask of the windows
+    whose first maximum sits there."""
+    unclaimed = np.ones(out.shape, dtype=bool)  # windows whose maximum is not found yet
+    last = g.kernel[0] * g.kernel[1] - 1
+    for k, view in enumerate(_window_views(xp, g)):
+        if k == last:  # it holds the maximum of every window still unclaimed
+            yield unclaimed
+            return
+        wins = view == out
+        wins &= unclaimed  # a tie lost to an earlier position
+        unclaimed ^= wins
+        yield wins
+
+
+def max_pool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
+    """Route each window's gradient to its maximum.
+
+    ``out[n, c, i, j] = xp[n, c, i*SH + p*, j*SW + q*]`` for the winning position ``(p*, q*)``,
+    so ``dx`` at that element receives ``dout[n, c, i, j]`` and the rest of the window nothing;
+    an element that wins several overlapping windows sums their gradients. When the maximum is
+    tied, the first position in row-major order wins, as in PyTorch (``dx`` is unspecified for
+    a window holding NaN). Returns ``dx: (N, C, H, W)``.
+    """
+    g, out = cache.geometry, cache.out
+    check_shape(dout, out.shape, "dout")
+    return _scatter_to_input(dout, _first_max_masks(cache.xp, out, g), g)
+
+
+class AvgPoolCache(NamedTuple):
+    geometry: PoolGeometry
+    divisor: np.ndarray  # (OH, OW): how many elements each window's sum is divided by
+
+
+def _window_counts(size: int, k: int, s: int, p: int, out: int, include_pad: bool) -> np.ndarray:
+    """Per output index along one axis, the number of elements PyTorch divides by."""
+    start = np.arange(out) * s - p
+    end = np.minimum(start + k, size + p)  # a ceil_mode window is cut at the right padding
+    if not include_pad:
+        start, end = np.maximum(start, 0), np.minimum(end, size)
+    return end - start
+
+
+def avg_pool2d_forward(
+    x: np.ndarray,
+    *,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> tuple[np.ndarray, AvgPoolCache]:
+    """``out[n, c, i, j] = (sum of the window over xp) / divisor[i, j]``, ``xp`` zero-padded.
+
+    Shapes: ``x: (N, C, H, W)``, ``out: (N, C, OH, OW)`` (``OH`` as in the module docstring).
+    The divisor, as in PyTorch: with ``count_include_pad`` the window cut to the padded input
+    (``KH * KW`` unless ``ceil_mode`` lets a window run past it), otherwise the number of real
+    input elements in the window.
+    """
+    g = pool_geometry(x, kernel_size, stride, padding, ceil_mode)
+    (h, w), (oh, ow) = g.x_shape[2:], g.out_hw
+    rows = _window_counts(h, g.kernel[0], g.stride[0], g.padding[0], oh, count_include_pad)
+    cols = _window_counts(w, g.kernel[1], g.stride[1], g.padding[1], ow, count_include_pad)
+    divisor = np.outer(rows, cols).astype(x.dtype)
+    out = _window_sum(_padded(x, g, 0.0), g)
+    out /= divisor
+    return out, AvgPoolCache(g, divisor)
+
+
+def avg_pool2d_backward(dout: np.ndarray, cache: AvgPoolCache) -> np.ndarray:
+    """Each element of window ``(i, j)`` gets ``dout[n, c, i, j] / divisor[i, j]``.
+
+    ``out`` is linear in every element of its window with coefficient ``1 / divisor``; padding
+    receives gradient too but is cut away, and overlapping windows add. Returns
+    ``dx: (N, C, H, W)``.
+    """
+    g = cache.geometry
+    check_shape(dout, (*g.x_shape[:2], *g.out_hw), "dout")
+    share = dout / cache.divisor
+    return _scatter_to_input(share, repeat(1, g.kernel[0] * g.kernel[1]), g)
+
+
+class GlobalAvgPoolCache(NamedTuple):
+    x_shape: tuple[int, int, int, int]
+
+
+def global_avg_pool2d_forward(x: np.ndarray) -> tuple[np.ndarray, GlobalAvgPoolCache]:
+    """``out[n, c, 0, 0] = mean over (h, w) of x[n, c, h, w]``, like ``adaptive_avg_pool2d(x, 1)``.
+
+    Shapes: ``x: (N, C, H, W)``, ``out: (N, C, 1, 1)``.
+    """
+    check_array(x, "x", ndim=4)
+    if x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f"x must have a non-empty (H, W), got shape {x.shape}")
+    return x.mean(axis=(2, 3), keepdims=True), GlobalAvgPoolCache(x.shape)
+
+
+def global_avg_pool2d_backward(dout: np.ndarray, cache: GlobalAvgPoolCache) -> np.ndarray:
+    """``d out / d x[n, c, h, w] = 1 / (H * W)``, so ``dx = dout / (H * W)`` broadcast over
+    ``(H, W)``. Returns ``dx: (N, C, H, W)``."""
+    n, c, h, w = cache.x_shape
+    check_shape(dout, (n, c, 1, 1), "dout")
+    return np.broadcast_to(dout / (h * w), cache.x_shape).copy()
+
+
+class SubsamplingCache(NamedTuple):
+    geometry: PoolGeometry
+    window_sum: np.ndarray  # (N, C, OH, OW), what the weight multiplies
+    weight: np.ndarray
+    has_bias: bool
+
+
+def subsampling_forward(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    *,
+    kernel_size: int | tuple[int, int] = 2,
+    stride: int | tuple[int, int] | None = None,
+) -> tuple[np.ndarray, SubsamplingCache]:
+    """LeNet-5's S2/S4 layer: ``out[n, c, i, j] = weight[c] * S[n, c, i, j] + bias[c]`` with
+    ``S`` the sum of the window (LeCun et al. 1998; the sigmoid that followed is a separate layer).
+
+    Shapes: ``x: (N, C, H, W)``, ``weight: (C,)``, ``bias: (C,)`` or None, ``out: (N, C, OH, OW)``
+    with ``OH = floor((H - KH) / SH) + 1``; ``stride`` defaults to ``kernel_size``.
+    """
+    g = pool_geometry(x, kernel_size, stride, 0, False)
+    channels = x.shape[1]
+    check_array(weight, "weight", ndim=1)
+    check_same_dtype(x, weight, "weight")
+    check_shape(weight, (channels,), "weight")
+    window_sum = _window_sum(x, g)
+    out = window_sum * weight[:, None, None]
+    if bias is not None:
+        check_array(bias, "bias", ndim=1)
+        check_same_dtype(x, bias, "bias")
+        check_shape(bias, (channels,), "bias")
+        out += bias[:, None, None]
+    return out, SubsamplingCache(g, window_sum, weight, bias is not None)
+
+
+def subsampling_backward(
+    dout: np.ndarray, cache: SubsamplingCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients of ``out = weight[c] * S + bias[c]``.
+
+    ``dweight[c] = sum_{n,i,j} dout * S``; ``dbias[c] = sum_{n,i,j} dout``; every element of
+    window ``(i, j)`` enters ``S`` with coefficient 1, so it gets ``weight[c] * dout[n, c, i, j]``
+    (summed over overlapping windows). Returns ``(dx, dweight, dbias)``; ``dbias`` is None when
+    the forward had no bias.
+    """
+    g = cache.geometry
+    check_shape(dout, cache.window_sum.shape, "dout")
+    share = dout * cache.weight[:, None, None]
+    dx = _scatter_to_input(share, repeat(1, g.kernel[0] * g.kernel[1]), g)
+    dweight = np.einsum("ncij,ncij->c", dout, cache.window_sum)
+    dbias = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
+    return dx, dweight, dbias

@@ -1,0 +1,133 @@
+"""Activation layers. Each is a kernel pair from ``cnnumpy.functional.activation``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from .module import Module, default_rng
+from .parameter import Parameter
+from .stateless import StatelessLayer
+
+
+class ReLU(StatelessLayer):
+    """``max(0, x)``."""
+
+    kernel_forward = staticmethod(F.relu_forward)
+    kernel_backward = staticmethod(F.relu_backward)
+
+
+class LeakyReLU(StatelessLayer):
+    """``x if x > 0 else negative_slope * x``."""
+
+    kernel_forward = staticmethod(F.leaky_relu_forward)
+    kernel_backward = staticmethod(F.leaky_relu_backward)
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def kernel_kwargs(self) -> dict[str, Any]:
+        return {"negative_slope": self.negative_slope}
+
+
+class ELU(StatelessLayer):
+    """``x if x > 0 else alpha * (exp(x) - 1)``."""
+
+    kernel_forward = staticmethod(F.elu_forward)
+    kernel_backward = staticmethod(F.elu_backward)
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def kernel_kwargs(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+
+class Sigmoid(StatelessLayer):
+    """``1 / (1 + exp(-x))``."""
+
+    kernel_forward = staticmethod(F.sigmoid_forward)
+    kernel_backward = staticmethod(F.sigmoid_backward)
+
+
+class Tanh(StatelessLayer):
+    """``tanh(x)``."""
+
+    kernel_forward = staticmethod(F.tanh_forward)
+    kernel_backward = staticmethod(F.tanh_backward)
+
+
+class ScaledTanh(StatelessLayer):
+    """LeCun's ``1.7159 * tanh(2x/3)`` (LeNet-5's squashing function)."""
+
+    kernel_forward = staticmethod(F.scaled_tanh_forward)
+    kernel_backward = staticmethod(F.scaled_tanh_backward)
+
+
+class Softmax(StatelessLayer):
+    """``exp(x) / sum(exp(x))`` along ``dim``."""
+
+    kernel_forward = staticmethod(F.softmax_forward)
+    kernel_backward = staticmethod(F.softmax_backward)
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def kernel_kwargs(self) -> dict[str, Any]:
+        return {"dim": self.dim}
+
+
+class LogSoftmax(Softmax):
+    """``x - logsumexp(x)`` along ``dim``."""
+
+    kernel_forward = staticmethod(F.log_softmax_forward)
+    kernel_backward = staticmethod(F.log_softmax_backward)
+
+
+class NoisyReLU(StatelessLayer):
+    """Nair & Hinton's noisy ReLU: ``max(0, x + N(0, sigmoid(x)))`` in training, ReLU in eval.
+
+    The noise is drawn from ``rng`` (kept as an attribute so a checkpoint can save its state).
+    """
+
+    kernel_forward = staticmethod(F.noisy_relu_forward)
+    kernel_backward = staticmethod(F.noisy_relu_backward)
+
+    def __init__(self, *, rng: np.random.Generator | None = None) -> None:
+        super().__init__()
+        self.rng = default_rng(rng)
+
+    def kernel_kwargs(self) -> dict[str, Any]:
+        return {"training": self.training, "rng": self.rng}
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class PReLU(Module):
+    """``x if x > 0 else a * x`` with a learnt slope ``a``: one (``num_parameters=1``) or one per
+    channel (``num_parameters=C``). ``weight: (num_parameters,)``, initialised to ``init`` (0.25)
+    as in PyTorch."""
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, *, dtype=np.float32) -> None:
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.weight = Parameter(np.full((num_parameters,), init, dtype=dtype))
+        self._cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, self._cache = F.prelu_forward(x, self.weight.data)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dx, dw = F.prelu_backward(dout, self._cache)
+        self.weight.grad += dw
+        return dx
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"

@@ -1,0 +1,104 @@
+"""Normalisation layers: batch norm (running statistics as buffers) and local response norm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from .module import Module
+from .parameter import Parameter
+from .stateless import StatelessLayer
+
+
+class _BatchNorm(Module):
+    """Shared body of ``BatchNorm1d`` and ``BatchNorm2d``.
+
+    ``weight`` (gamma) starts at 1 and ``bias`` (beta) at 0; ``running_mean``/``running_var``
+    (0 and 1) and ``num_batches_tracked`` are buffers, as in PyTorch, so they appear in
+    ``state_dict`` but not in ``parameters()``. The kernel returns new running statistics,
+    which are stored here.
+    """
+
+    _buffer_names = ("running_mean", "running_var", "num_batches_tracked")
+    kernel_forward: Any
+    kernel_backward: Any
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        *,
+        dtype: type = np.float32,
+    ) -> None:
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = Parameter(np.ones(num_features, dtype)) if affine else None
+        self.bias = Parameter(np.zeros(num_features, dtype)) if affine else None
+        if track_running_stats:
+            self.running_mean = np.zeros(num_features, dtype)
+            self.running_var = np.ones(num_features, dtype)
+            self.num_batches_tracked = np.array(0, dtype=np.int64)
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+        self._cache = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        w = self.weight.data if self.affine else None
+        b = self.bias.data if self.affine else None
+        out, self._cache, mean, var = self.kernel_forward(
+            x, w, b, self.running_mean, self.running_var,
+            training=self.training, momentum=self.momentum, eps=self.eps,
+        )  # fmt: skip
+        if self.training and self.track_running_stats:
+            self.running_mean, self.running_var = mean, var
+            self.num_batches_tracked = self.num_batches_tracked + 1
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dx, dw, db = self.kernel_backward(dout, self._cache)
+        if self.affine:
+            self.weight.grad += dw
+            self.bias.grad += db
+        return dx
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+        )
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch norm over ``(N, D)``: ``y = (x - mean) / sqrt(var + eps) * weight + bias`` per
+    feature, with batch statistics in training and running statistics in eval."""
+
+    kernel_forward = staticmethod(F.batch_norm_forward)
+    kernel_backward = staticmethod(F.batch_norm_backward)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Spatial batch norm over ``(N, C, H, W)``: statistics per channel over N, H and W."""
+
+    kernel_forward = staticmethod(F.spatial_batch_norm_forward)
+    kernel_backward = staticmethod(F.spatial_batch_norm_backward)
+
+
+class LocalResponseNorm(StatelessLayer):
+    """AlexNet's LRN across channels:
+    ``y_c = x_c / (k + alpha/size * sum_{c' near c} x_{c'}^2)^beta``, as in PyTorch."""
+
+    kernel_forward = staticmethod(F.local_response_norm_forward)
+    kernel_backward = staticmethod(F.local_response_norm_backward)
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def kernel_kwargs(self) -> dict[str, Any]:
+        return {"size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}
