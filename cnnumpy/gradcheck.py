@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+GRAD_FLOOR = 1e-3  # gradients smaller than this are judged by absolute error (see below)
+
 
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-6) -> np.ndarray:
     """Gradient of the scalar ``f()`` with respect to ``x``, which ``f`` reads.
@@ -40,17 +42,66 @@ def numerical_gradient_array(
     return numerical_gradient(lambda: float(np.sum(f() * dout)), x, h)
 
 
-def relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    """``max|a - b| / max(max|a|, max|b|)``: the worst error relative to the gradient's scale.
+def relative_error(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> float:
+    """``max|a - b| / max(max|a|, max|b|, floor)``: the worst error relative to the gradient's
+    scale.
 
     Relative to the scale of the whole array rather than entry by entry, so an entry that is
-    zero up to rounding does not dominate.
+    zero up to rounding does not dominate. ``floor`` turns it into an absolute error for
+    gradients that are zero in exact arithmetic (a bias followed by batch norm).
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
-    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0))
+    scale = max(np.max(np.abs(a), initial=0.0), np.max(np.abs(b), initial=0.0), floor)
     if scale == 0.0:
         return 0.0
     return float(np.max(np.abs(a - b)) / scale)
+
+
+def check_model_gradients(
+    model, loss, x: np.ndarray, y: np.ndarray, *, max_entries: int = 10, seed: int = 0
+) -> dict[str, float]:
+    """Worst relative error between analytic and numerical gradients, per parameter of a model.
+
+    ``model`` is a ``cnnumpy.nn.Module`` already in float64 and ``loss`` a loss module. The
+    scalar checked is ``loss(model(x), y)``. Up to ``max_entries`` entries of each parameter
+    (chosen at random with ``seed``) and of ``x`` are perturbed; noise layers (any module with
+    an ``rng`` Generator) have their Generators rewound before every forward, so dropout draws
+    the same mask each time. The input's gradient is reported under the key ``"input"``.
+    Errors are relative to ``max(|gradient|, GRAD_FLOOR)``: with ``h = 1e-6`` the differences
+    carry ~1e-10 of rounding, so a gradient that is exactly zero (a bias before batch norm)
+    reads as ~1e-7 instead of as a relative error of 1.
+    """
+    noisy = [m for m in model.modules() if isinstance(getattr(m, "rng", None), np.random.Generator)]
+    states = [m.rng.bit_generator.state for m in noisy]
+
+    def objective() -> float:
+        for m, state in zip(noisy, states, strict=True):
+            m.rng.bit_generator.state = state
+        return float(loss(model(x), y))
+
+    objective()
+    model.zero_grad()
+    dx = model.backward(loss.backward())
+    pick = np.random.default_rng(seed)
+    targets = [("input", x, dx)] + [
+        (name, p.data, p.grad) for name, p in model.named_parameters() if p.requires_grad
+    ]
+    errors = {}
+    for name, array, analytic in targets:
+        flat = array.reshape(-1)
+        idx = pick.choice(flat.size, size=min(max_entries, flat.size), replace=False)
+        numeric = np.empty(idx.size)
+        for k, i in enumerate(idx):
+            old = flat[i]
+            h = 1e-6 * max(1.0, abs(old))
+            flat[i] = old + h
+            f_plus = objective()
+            flat[i] = old - h
+            f_minus = objective()
+            flat[i] = old
+            numeric[k] = (f_plus - f_minus) / (2 * h)
+        errors[name] = relative_error(analytic.reshape(-1)[idx], numeric, floor=GRAD_FLOOR)
+    return errors

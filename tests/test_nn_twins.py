@@ -102,19 +102,20 @@ def test_module_matches_torch_twin(name, training):
     x = rng.permutation(np.prod(shape)).reshape(shape) / np.prod(shape) - 0.5  # tie-free
     tx = torch.tensor(x, requires_grad=True)
     out, tout = ours(x), theirs(tx)
-    assert_close(out, tout.detach().numpy(), rtol=TOL, name=f"{name} output")
+    assert_close(out, tout.detach().numpy(), rtol=TOL, atol=1e-12, name=f"{name} output")
 
     dout = rng.standard_normal(out.shape)
     dx = ours.backward(dout)
     tout.backward(torch.tensor(dout))
-    assert_close(dx, tx.grad.numpy(), rtol=TOL, name=f"{name} dx")
+    assert_close(dx, tx.grad.numpy(), rtol=TOL, atol=1e-12, name=f"{name} dx")
     theirs_grads = {k: p.grad.numpy() for k, p in theirs.named_parameters()}
     ours_grads = {k: p.grad for k, p in ours.named_parameters()}
     assert list(ours_grads) == list(theirs_grads)
     for key, grad in theirs_grads.items():
-        assert_close(ours_grads[key], grad, rtol=TOL, name=f"{name} d{key}")
+        assert_close(ours_grads[key], grad, rtol=TOL, atol=1e-12, name=f"{name} d{key}")
     for key, value in theirs.state_dict().items():  # running statistics after the step
-        assert_close(ours.state_dict()[key], value.numpy(), rtol=TOL, name=f"{name} {key}")
+        ours_value = ours.state_dict()[key]
+        assert_close(ours_value, value.numpy(), rtol=TOL, atol=1e-12, name=f"{name} {key}")
 
 
 def test_load_state_dict_reports_every_mismatch():

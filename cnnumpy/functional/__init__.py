@@ -30,6 +30,14 @@ from .activation import (
     tanh_backward,
     tanh_forward,
 )
+from .conv import conv2d_backward, conv2d_forward
+from .conv_naive import (
+    conv2d_backward_naive,
+    conv2d_forward_naive,
+    conv_transpose2d_backward_naive,
+    conv_transpose2d_forward_naive,
+)
+from .conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
 from .dropout import dropout_backward, dropout_forward
 from .linear import linear_backward, linear_forward
 from .loss import multi_margin_loss, softmax_cross_entropy_loss, svm_loss
@@ -72,6 +80,14 @@ from .pool_naive import (
 from .rbf import map_loss, rbf_backward, rbf_backward_naive, rbf_forward, rbf_forward_naive
 
 __all__ = [
+    "conv2d_backward",
+    "conv2d_backward_naive",
+    "conv2d_forward",
+    "conv2d_forward_naive",
+    "conv_transpose2d_backward",
+    "conv_transpose2d_backward_naive",
+    "conv_transpose2d_forward",
+    "conv_transpose2d_forward_naive",
     "avg_pool2d_backward",
     "avg_pool2d_backward_naive",
     "avg_pool2d_forward",

@@ -12,7 +12,7 @@ def three_layer_convnet(
     num_classes: int = 10,
     input_size: int = 28,
     num_filters: int = 32,
-    filter_size: int = 7,
+    filter_size: int | None = None,
     hidden_dim: int = 100,
     *,
     rng: np.random.Generator | None = None,
@@ -20,9 +20,13 @@ def three_layer_convnet(
     """CS231n's ``ThreeLayerConvNet``: conv - relu - 2x2 max pool - affine - relu - affine.
 
     The conv keeps the spatial size (stride 1, padding ``(filter_size - 1) // 2``), so the
-    pooled map is ``num_filters x input_size/2 x input_size/2``. Shape:
+    pooled map is ``num_filters x input_size/2 x input_size/2``. ``filter_size`` defaults to
+    CS231n's 7 for inputs of 16 pixels or more, and to 3 for smaller ones (the 8x8 digits),
+    where a 7x7 filter would see almost the whole image. Shape:
     ``(N, in_channels, input_size, input_size) -> (N, num_classes)`` scores for softmax.
     """
+    if filter_size is None:
+        filter_size = 7 if input_size >= 16 else 3
     if filter_size % 2 == 0:
         raise ValueError(f"filter_size must be odd to keep the size, got {filter_size}")
     rng = rng if rng is not None else np.random.default_rng()

@@ -1,0 +1,100 @@
+"""Train a small MLP on the digits with checkpoints; used by test_solver's kill-and-resume tests.
+
+    python tests/_resume_script.py DIR OUT.npz [--epochs E] [--resume]
+                                   [--hang-at EPOCH:BATCH] [--hang-in-save EPOCH]
+
+Prints ``batch <epoch> <batch>`` after every optimiser step (flushed), so a test can follow it.
+``--hang-at`` prints ``HANG`` after that step and sleeps (mid-epoch, weights changed since the
+last checkpoint); ``--hang-in-save`` does so inside the write of ``last.npz`` at the end of that
+epoch, after the temporary file is complete and before it replaces the old one. The test then
+SIGKILLs the process. At the end the final weights, the last epoch's weights (from
+``last.npz``), the optimiser state and the history are written to OUT.npz.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cnnumpy import nn, optim
+from cnnumpy.checkpoint import load_checkpoint
+from cnnumpy.data import digits, normalize
+from cnnumpy.solver import Solver
+
+
+def build(seed: int = 0) -> tuple[nn.Module, optim.SGD, optim.StepLR]:
+    """Linear-ReLU-Dropout-Linear in float64, SGD with Nesterov momentum, a step schedule."""
+    rng = np.random.default_rng(seed)
+    model = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(64, 32, rng=rng),
+        nn.ReLU(),
+        nn.Dropout(0.1, rng=np.random.default_rng(seed + 1)),
+        nn.Linear(32, 10, rng=rng),
+    ).to(np.float64)
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    return model, opt, optim.StepLR(opt, step_size=2, gamma=0.5)
+
+
+def hang() -> None:
+    print("HANG", flush=True)
+    time.sleep(600)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("dir", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--hang-at", default=None)
+    parser.add_argument("--hang-in-save", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    data = normalize(digits(), np.float64)
+    model, opt, sched = build()
+    solver = Solver(
+        model, nn.CrossEntropyLoss(), opt, data.train, data.val, batch_size=32,
+        epochs=args.epochs, seed=3, patience=None, checkpoint_dir=args.dir, scheduler=sched,
+        progress=False, resume=args.resume, normalization=data.normalization.to_dict(),
+    )  # fmt: skip
+
+    step, batch = opt.step, [0, 0]
+
+    def traced_step() -> None:
+        step()
+        epoch = solver.epoch + 1
+        batch[:] = [epoch, batch[1] + 1 if batch[0] == epoch else 1]
+        print(f"batch {batch[0]} {batch[1]}", flush=True)
+        if args.hang_at == f"{batch[0]}:{batch[1]}":
+            hang()
+
+    opt.step = traced_step
+    if args.hang_in_save is not None:
+        replace = os.replace
+
+        def slow_replace(src, dst) -> None:
+            if Path(dst).name == "last.npz" and solver.epoch == args.hang_in_save:
+                hang()
+            replace(src, dst)
+
+        os.replace = slow_replace
+
+    solver.train()
+    last = load_checkpoint(args.dir / "last.npz")
+    arrays = {f"final/{k}": v for k, v in model.state_dict().items()}
+    arrays |= {f"last/{k}": v for k, v in last["model_state"].items()}
+    arrays |= {f"optim/{k}": v for k, v in opt.state_dict().items()}
+    arrays["history"] = np.array(json.dumps(solver.history))
+    np.savez(args.out, **arrays)
+    print("DONE", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

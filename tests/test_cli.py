@@ -1,0 +1,91 @@
+"""The real ``cnnumpy`` command, run in a subprocess as a user would."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+def cnnumpy(*args, cwd, check=True):
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnnumpy", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """``cnnumpy train`` with no arguments, as the README runs it."""
+    cwd = tmp_path_factory.mktemp("train")
+    proc = cnnumpy("train", "--no-progress", cwd=cwd)
+    return cwd, proc.stdout
+
+
+def test_default_train_reaches_97_percent_and_writes_outputs(trained):
+    cwd, out = trained
+    acc = float(re.search(r"test accuracy: ([\d.]+)%", out).group(1))
+    assert acc >= 97.0, out
+    run = cwd / "runs" / "convnet-digits"
+    for name in ("best.npz", "last.npz", "history.json", "learning_curves.png", "result.json"):
+        assert (run / name).is_file(), name
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["val_acc"]) == 20
+    assert history["loss"][-1] < history["loss"][0]
+    assert (run / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_reproduces_the_test_accuracy(trained):
+    cwd, out = trained
+    acc = re.search(r"test accuracy: ([\d.]+)%", out).group(1)
+    proc = cnnumpy("eval", "runs/convnet-digits/best.npz", cwd=cwd)
+    assert f"{acc}%" in proc.stdout
+
+
+def test_eval_refuses_a_corrupt_checkpoint(trained, tmp_path):
+    cwd, _ = trained
+    bad = tmp_path / "bad.npz"
+    data = (cwd / "runs" / "convnet-digits" / "best.npz").read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    proc = cnnumpy("eval", str(bad), cwd=cwd, check=False)
+    assert proc.returncode == 1
+    assert "corrupt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_resume_continues_a_finished_run(trained):
+    cwd, _ = trained
+    proc = cnnumpy("train", "--no-progress", "--resume", "--epochs", "22", cwd=cwd)
+    history = json.loads((cwd / "runs" / "convnet-digits" / "history.json").read_text())
+    assert len(history["val_acc"]) == 22
+    assert "test accuracy" in proc.stdout
+
+
+def test_summary_lists_models_and_counts(tmp_path):
+    listing = cnnumpy("summary", "--list", cwd=tmp_path).stdout
+    assert "convnet" in listing and "fc" in listing
+    table = cnnumpy("summary", "convnet", "--input-size", "28", cwd=tmp_path).stdout
+    # conv 1->32 7x7 on 28x28: 32*49 + 32 parameters, 28*28*32*(49+1) connections
+    assert re.search(r"Conv2d\s+32x28x28\s+1,600\s+1,254,400\s+1,229,312", table), table
+
+
+@pytest.mark.parametrize("model", ["convnet", "fc"])
+def test_gradcheck_command_passes(tmp_path, model):
+    proc = cnnumpy("gradcheck", model, cwd=tmp_path)
+    assert "gradcheck passed" in proc.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "summary", "gradcheck"])
+def test_help_is_complete(tmp_path, command):
+    text = cnnumpy(command, "--help", cwd=tmp_path).stdout
+    assert "usage: cnnumpy " + command in text
+    assert len(text.splitlines()) > 5
+
+
+def test_unknown_model_is_a_clear_error(tmp_path):
+    proc = cnnumpy("summary", "nosuchnet", cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "unknown model 'nosuchnet'" in proc.stderr

@@ -1,0 +1,269 @@
+"""The Solver on the 8x8 digits: learning, best model, early stopping, NaN losses, history,
+checkpoints, and resuming after a SIGKILL to bit-identical float64 weights."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnumpy import nn, optim
+from cnnumpy.checkpoint import load_checkpoint
+from cnnumpy.data import Dataset, digits, normalize
+from cnnumpy.solver import NonFiniteLossError, Solver
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "tests" / "_resume_script.py"
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return normalize(digits(), np.float64)
+
+
+def mlp(seed: int = 0, dropout: float = 0.0) -> nn.Sequential:
+    rng = np.random.default_rng(seed)
+    layers = [nn.Flatten(), nn.Linear(64, 32, rng=rng), nn.ReLU()]
+    if dropout:
+        layers.append(nn.Dropout(dropout, rng=np.random.default_rng(seed + 100)))
+    layers.append(nn.Linear(32, 10, rng=rng))
+    return nn.Sequential(*layers).to(np.float64)
+
+
+def make_solver(data, model=None, lr=0.05, **kwargs) -> Solver:
+    model = model if model is not None else mlp()
+    opt = optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    kwargs = {"epochs": 3, "progress": False} | kwargs
+    return Solver(model, nn.CrossEntropyLoss(), opt, data.train, data.val, **kwargs)
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_learns_the_digits_and_keeps_the_best_model(data):
+    solver = make_solver(data, epochs=4)
+    history = solver.train()
+    per_epoch = math.ceil(1257 / 64)
+    assert len(history["loss"]) == 4 * per_epoch
+    assert len(history["train_acc"]) == len(history["val_acc"]) == len(history["lr"]) == 4
+    first, last = np.mean(history["loss"][:5]), np.mean(history["loss"][-per_epoch:])
+    assert last < 0.3 * first, (first, last)
+    assert min(history["val_acc"][-1], history["train_acc"][-1]) > 0.9, history
+    assert solver.check_accuracy(*data.test) > 0.88
+    # the model ends with the best epoch's weights
+    assert solver.best_val_acc == max(history["val_acc"])
+    assert states_equal(solver.model.state_dict(), solver.best_state)
+    assert solver.check_accuracy(*data.val) == solver.best_val_acc
+
+
+def test_predict_and_check_accuracy_in_eval_mode(data):
+    model = mlp(dropout=0.5)
+    solver = make_solver(data, model=model)
+    x, y = data.val
+    preds = solver.predict(x, batch_size=50)
+    assert preds.shape == (270,) and preds.dtype.kind == "i"
+    assert model.training, "predict must restore the training mode"
+    model.eval()
+    expected = model(x).argmax(axis=1)
+    assert np.array_equal(preds, expected)
+    assert solver.check_accuracy(x, y) == np.mean(expected == y)
+
+
+class ScriptedSolver(Solver):
+    """Validation accuracy read from a list instead of measured: a fake validation curve."""
+
+    def __init__(self, *args, curve, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.curve = iter(curve)
+
+    def check_accuracy(self, X, y, batch_size=None):  # noqa: N803
+        return next(self.curve) if X is self.X_val else 0.5
+
+
+def test_early_stopping_on_a_fake_validation_curve(data):
+    model = mlp()
+    opt = optim.SGD(model.parameters(), lr=0.01)
+    curve = [0.5, 0.6, 0.55, 0.6, 0.58, 0.9, 0.95]
+    solver = ScriptedSolver(
+        model, nn.CrossEntropyLoss(), opt, data.train, data.val,
+        epochs=7, patience=3, progress=False, curve=curve,
+    )  # fmt: skip
+    history = solver.train()
+    assert history["val_acc"] == [0.5, 0.6, 0.55, 0.6, 0.58], "stop 3 epochs after the best"
+    assert solver.stopped_early and solver.best_epoch == 2 and solver.best_val_acc == 0.6
+
+
+def test_early_stopping_when_nothing_changes(data):
+    solver = make_solver(data, lr=0.0, epochs=10, patience=2)
+    history = solver.train()
+    assert len(history["val_acc"]) == 3 and len(set(history["val_acc"])) == 1
+    assert solver.stopped_early and solver.best_epoch == 1
+    assert len(make_solver(data, lr=0.0, epochs=4).train()["val_acc"]) == 4, "no patience: all"
+
+
+class NaNAt(nn.CrossEntropyLoss):
+    """Cross-entropy whose ``k``-th call (1-based) returns NaN, after calling ``before_nan()``."""
+
+    def __init__(self, k: int, before_nan=lambda: None) -> None:
+        super().__init__()
+        self.k, self.calls, self.before_nan = k, 0, before_nan
+
+    def forward(self, scores, y):
+        self.calls += 1
+        loss = super().forward(scores, y)
+        if self.calls == self.k:
+            self.before_nan()
+            return math.nan
+        return loss
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(data, tmp_path):
+    model = mlp()
+    opt = optim.SGD(model.parameters(), lr=0.05)
+    per_epoch = math.ceil(1257 / 64)
+    on_disk = {}
+
+    def snapshot() -> None:  # the files as they are when the NaN appears
+        on_disk.update({p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir()})
+
+    solver = Solver(
+        model, NaNAt(per_epoch + 5, snapshot), opt, data.train, data.val,
+        epochs=3, checkpoint_dir=tmp_path, progress=False,
+    )  # fmt: skip
+    with pytest.raises(NonFiniteLossError) as info:
+        solver.train()
+    msg = str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert "loss is nan at epoch 2, iteration 5 of 20 (global iteration 25)" in msg, msg
+    assert str(tmp_path / "last.npz") in msg and "after epoch 1" in msg
+    assert sorted(on_disk) == ["best.npz", "history.json", "last.npz"]
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir()}
+    assert after == on_disk, "the error must leave the checkpoints untouched"
+    restored = mlp(seed=1)
+    got = load_checkpoint(tmp_path / "last.npz", restored)
+    assert got["epoch"] == 1 and len(got["history"]["loss"]) == per_epoch
+
+
+def test_nan_loss_before_any_checkpoint(data):
+    model = mlp()
+    opt = optim.SGD(model.parameters(), lr=0.05)
+    solver = Solver(model, NaNAt(3), opt, data.train, data.val, progress=False)
+    with pytest.raises(NonFiniteLossError, match="epoch 1, iteration 3 .*no checkpoint has been"):
+        solver.train()
+
+
+def test_history_json_and_the_learning_rate_schedule(data, tmp_path):
+    model = mlp()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    sched = optim.StepLR(opt, step_size=2, gamma=0.5)
+    solver = Solver(
+        model, nn.CrossEntropyLoss(), opt, data.train, data.val,
+        epochs=4, checkpoint_dir=tmp_path, scheduler=sched, progress=False,
+    )  # fmt: skip
+    history = solver.train()
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert saved == history
+    assert sorted(saved) == ["loss", "lr", "train_acc", "val_acc"]
+    assert saved["lr"] == [0.1, 0.1, 0.05, 0.05]
+    assert len(saved["loss"]) == 80 and all(math.isfinite(v) for v in saved["loss"])
+    assert all(0.0 <= a <= 1.0 for a in saved["train_acc"] + saved["val_acc"])
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_resume_restores_every_piece_of_state(data, tmp_path):
+    first = make_solver(data, model=mlp(dropout=0.2), epochs=2, checkpoint_dir=tmp_path)
+    first.train()
+    ck = load_checkpoint(tmp_path / "last.npz")
+    second = make_solver(
+        data, model=mlp(seed=9, dropout=0.2), epochs=2, checkpoint_dir=tmp_path, resume=True
+    )
+    assert second.epoch == 2 and second.history == first.history
+    assert second.best_val_acc == first.best_val_acc and second.best_epoch == first.best_epoch
+    assert states_equal(second.best_state, first.best_state)
+    assert states_equal(second.model.state_dict(), ck["model_state"])
+    assert states_equal(second.optimizer.state_dict(), first.optimizer.state_dict())
+    for name, gen in first.rngs().items():
+        assert second.rngs()[name].bit_generator.state == gen.bit_generator.state, name
+    assert set(first.rngs()) == {"solver.shuffle", "model.3.rng"}
+
+
+def test_resume_in_process_is_bit_identical(data, tmp_path):
+    """4 epochs in one go == 2 epochs, a fresh process-like restart, 2 more (dropout included)."""
+    whole = make_solver(data, model=mlp(dropout=0.2), epochs=4)
+    whole.train()
+    make_solver(data, model=mlp(dropout=0.2), epochs=2, checkpoint_dir=tmp_path).train()
+    resumed = make_solver(
+        data, model=mlp(seed=5, dropout=0.2), epochs=4, checkpoint_dir=tmp_path, resume=True
+    )
+    resumed.train()
+    assert states_equal(resumed.model.state_dict(), whole.model.state_dict())
+    assert resumed.history == whole.history
+
+
+def test_resume_needs_a_checkpoint(data, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        make_solver(data, checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(ValueError, match="resume=True needs a checkpoint_dir"):
+        make_solver(data, resume=True)
+
+
+def test_rejects_unnormalised_images(data):
+    raw = digits()
+    with pytest.raises(TypeError, match="train images must be a float array"):
+        Solver(mlp(), nn.CrossEntropyLoss(), None, raw.train, data.val)
+
+
+# -- SIGKILL and resume, in subprocesses --------------------------------------------------------
+def run_script(directory: Path, out: Path, *extra: str) -> subprocess.CompletedProcess | None:
+    """Run the training script; SIGKILL it when it prints HANG (then return None)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = os.environ | {"PYTHONPATH": path}
+    cmd = [sys.executable, str(SCRIPT), str(directory), str(out), *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        for line in proc.stdout:
+            if line.strip() == "HANG":
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=30)
+                return None
+        assert proc.wait(timeout=60) == 0, f"script failed: {cmd}"
+        return proc
+    finally:
+        proc.stdout.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict[str, np.ndarray]:
+    directory = tmp_path_factory.mktemp("uninterrupted")
+    run_script(directory, directory / "out.npz")
+    with np.load(directory / "out.npz") as npz:
+        return dict(npz)
+
+
+@pytest.mark.parametrize(
+    "kill", [["--hang-at", "2:17"], ["--hang-in-save", "3"]], ids=["mid-epoch", "mid-save"]
+)
+def test_sigkill_then_resume_is_bit_identical(tmp_path, uninterrupted, kill):
+    out = tmp_path / "out.npz"
+    assert run_script(tmp_path, out, *kill) is None, "the script was not killed"
+    assert not out.exists() and (tmp_path / "last.npz").exists()
+    if kill[0] == "--hang-in-save":
+        assert list(tmp_path.glob(".last.npz.*.tmp")), "the kill should leave a temporary file"
+    assert run_script(tmp_path, out, "--resume") is not None
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+    with np.load(out) as npz:
+        resumed = dict(npz)
+    assert resumed.keys() == uninterrupted.keys()
+    for key, value in uninterrupted.items():
+        assert np.array_equal(resumed[key], value), f"{key} differs after kill + resume"
