@@ -50,3 +50,61 @@ def plot_learning_curves(
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _mosaic(images: np.ndarray, gap: int) -> np.ndarray:
+    """``images: (R, K, C, H, W)`` -> one ``(R*(H+gap)-gap, K*(W+gap)-gap, C)`` picture with
+    white lines of ``gap`` pixels between the images."""
+    r, k, c, h, w = images.shape
+    out = np.ones((r, h + gap, k, w + gap, c))
+    out[:, :h, :, :w] = images.transpose(0, 3, 1, 4, 2)  # (R, H, K, W, C)
+    out = out.reshape(r * (h + gap), k * (w + gap), c)
+    return out[: out.shape[0] - gap, : out.shape[1] - gap]
+
+
+def plot_image_grid(
+    panels: Sequence[tuple[str, np.ndarray]],
+    row_labels: Sequence[str],
+    path: str | Path,
+    title: str = "",
+) -> Path:
+    """Panels of images side by side, one row per label (e.g. samples per class).
+
+    Each panel is ``(name, images)`` with ``images: (R, K, C, H, W)`` in [0, 1] (values outside
+    are clipped), ``C`` 1 (shown in grey, 0 black) or 3 (RGB); all panels have the same ``R =
+    len(row_labels)`` rows, which are labelled on the left of the first panel. Pixels are drawn
+    as squares without smoothing, so the figure shows exactly the values.
+    """
+    plt = _pyplot()
+    if not panels:
+        raise ValueError("nothing to plot: no panels")
+    rows, (_, _, c, h, _) = len(row_labels), panels[0][1].shape
+    if any(images.shape[0] != rows or images.ndim != 5 for _, images in panels):
+        raise ValueError(f"every panel needs (R={rows}, K, C, H, W) images")
+    gap = max(1, h // 14)
+    cell = 0.5 if h > 16 else 0.35  # inches per image
+    widths = [images.shape[1] for _, images in panels]
+    fig, axes = plt.subplots(
+        1, len(panels), squeeze=False, width_ratios=widths,
+        figsize=(cell * sum(widths) + 1.6 + 0.3 * len(panels), cell * rows + 1.0),
+    )  # fmt: skip
+    for i, (ax, (name, images)) in enumerate(zip(axes[0], panels, strict=True)):
+        mosaic = np.clip(_mosaic(np.asarray(images, dtype=float), gap), 0.0, 1.0)
+        if c == 1:
+            ax.imshow(mosaic[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        else:
+            ax.imshow(mosaic, interpolation="nearest")
+        ax.set_title(name)
+        ax.set_xticks([])
+        centres = (np.arange(rows) * (h + gap) + (h - 1) / 2) if i == 0 else []
+        ax.set_yticks(centres, row_labels if i == 0 else [])
+        ax.tick_params(length=0)
+        for side in ax.spines.values():
+            side.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -14,13 +14,19 @@ RNG state, epoch, history, best state) and ``history.json``. Everything that inf
 next epoch is in ``last.npz``: the shuffle Generator's state, the ``rng`` Generators of noisy
 layers (dropout, noisy ReLU), and the optimiser's buffers. So a run killed at any moment and
 resumed from ``last.npz`` repeats exactly the arithmetic of an uninterrupted run.
+
+With ``augment`` set (a callable ``augment(x, rng) -> x``, see :mod:`cnnumpy.data.augment`),
+each training mini-batch is distorted before the forward pass, drawing from a Generator of its
+own (seeded from ``seed``, saved in checkpoints as ``solver.augment``), so the mini-batch order
+does not depend on whether augmentation is on, and a resumed run is still bit-identical.
+Evaluation always sees the images as they are.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +44,7 @@ from .nn.module import Module
 from .optim.lr_scheduler import ReduceLROnPlateau
 
 SHUFFLE_RNG = "solver.shuffle"
+AUGMENT_RNG = "solver.augment"
 HISTORY_KEYS = ("loss", "train_acc", "val_acc", "lr")  # loss per iteration, the rest per epoch
 
 
@@ -76,7 +83,8 @@ class Solver:
     ``mode="max"``). ``normalization`` (a JSON-able dict) is stored in the checkpoints.
     ``resume=True`` continues from ``checkpoint_dir/last.npz``, which must exist. ``config``
     (JSON-able: the model's builder arguments, the data set) is stored in every checkpoint so
-    that ``cnnumpy eval`` can rebuild the model.
+    that ``cnnumpy eval`` can rebuild the model. ``augment(x, rng) -> x`` distorts each training
+    mini-batch ``x: (B, *input_shape)`` (same shape and dtype back) with :attr:`augment_rng`.
     """
 
     def __init__(
@@ -99,6 +107,7 @@ class Solver:
         train_acc_samples: int = 1000,
         resume: bool = False,
         config: dict | None = None,
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
     ) -> None:
         if batch_size < 1 or epochs < 0 or (patience is not None and patience < 1):
             raise ValueError(
@@ -118,6 +127,8 @@ class Solver:
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
         self.rng = np.random.default_rng(seed)  # the mini-batch order, and nothing else
+        self.augment = augment
+        self.augment_rng = np.random.default_rng([seed, 2])  # the augmentation's draws
         n = self.y_train.shape[0]
         subset = np.random.default_rng([seed, 1]).permutation(n)[:train_acc_samples]
         self._train_subset = np.sort(subset)
@@ -159,7 +170,10 @@ class Solver:
         with bar:
             for it in range(num_batches):
                 idx = order[it * bs : (it + 1) * bs]
-                scores = self.model(x_all[idx])
+                x = x_all[idx]
+                if self.augment is not None:
+                    x = self.augment(x, self.augment_rng)
+                scores = self.model(x)
                 loss = float(self.loss(scores, y_all[idx]))
                 if not math.isfinite(loss):
                     raise NonFiniteLossError(self._nonfinite_message(loss, epoch, it + 1))
@@ -244,8 +258,12 @@ class Solver:
 
     # -- checkpoints ----------------------------------------------------------------------------
     def rngs(self) -> dict[str, np.random.Generator]:
-        """Every Generator whose state a checkpoint carries: the shuffle and the model's noise."""
-        return {SHUFFLE_RNG: self.rng, **dict(named_rngs(self.model))}
+        """Every Generator whose state a checkpoint carries: the shuffle, the augmentation's
+        (only when ``augment`` is set) and the model's noise."""
+        rngs = {SHUFFLE_RNG: self.rng}
+        if self.augment is not None:
+            rngs[AUGMENT_RNG] = self.augment_rng
+        return {**rngs, **dict(named_rngs(self.model))}
 
     def save(self, path: str | Path) -> None:
         """Write the full training state to ``path`` (atomic; see :mod:`cnnumpy.checkpoint`)."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import evaluate, gradcheck, summary, train
+from . import evaluate, gradcheck, show_data, summary, train
 
-COMMANDS = [train, evaluate, summary, gradcheck]
+COMMANDS = [train, evaluate, summary, gradcheck, show_data]
 
 
 def build_parser() -> argparse.ArgumentParser:

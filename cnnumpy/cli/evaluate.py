@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
 from .. import nn
 from ..checkpoint import load_checkpoint
-from ..data import Normalization
+from ..data import DATASETS, Normalization
 from ..models import build_model
-from .train import DATASETS
+from .train import add_data_arguments, load_data
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,12 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Rebuild the model recorded in CHECKPOINT, load its weights (refusing a file that "
             "is corrupt or belongs to another architecture), prepare the data with the "
-            "normalisation stored in the checkpoint and print the accuracy on --split."
+            "normalisation stored in the checkpoint and print the accuracy on --split. The "
+            "data are read from --data-dir, by default from the directory training used."
         ),
     )
     p.add_argument("checkpoint", help="a .npz file written by cnnumpy train")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size")
+    add_data_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -41,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     load_checkpoint(args.checkpoint, model)
     model.eval()
     loss = model.criterion if hasattr(model, "criterion") else nn.CrossEntropyLoss()
-    data = DATASETS[config["dataset"]]()
+    data_dir = args.data_dir or config.get("data_dir")
+    data = load_data(config["dataset"], data_dir and Path(data_dir), verify=not args.no_verify)
     images, labels = getattr(data, args.split)
     x = Normalization.from_dict(meta["normalization"])(images)
     correct = 0

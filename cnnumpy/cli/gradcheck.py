@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "per parameter and fails (exit 1) if any exceeds --tolerance."
         ),
     )
-    add_model_arguments(p, default_size=8)
+    add_model_arguments(p)
     p.add_argument(
         "--batch-size", type=int, default=4,
         help="samples in the batch (default 4; batch norm needs more than 2)",
@@ -39,11 +39,11 @@ def run(args: argparse.Namespace) -> int:
     if args.model is None:
         raise ValueError("name a model (see `cnnumpy summary --list`)")
     rng = np.random.default_rng(args.seed)
-    model = build_model(
-        args.model, tiny=not args.full_width, rng=rng, **model_kwargs(args)
-    ).to(np.float64)
+    kwargs = model_kwargs(args)
+    model = build_model(args.model, tiny=not args.full_width, rng=rng, **kwargs).to(np.float64)
     loss = model.criterion if hasattr(model, "criterion") else nn.CrossEntropyLoss()
-    x = rng.standard_normal((args.batch_size, args.in_channels, args.input_size, args.input_size))
+    size = kwargs["input_size"]
+    x = rng.standard_normal((args.batch_size, args.in_channels, size, size))
     y = rng.integers(0, args.num_classes, args.batch_size)
     errors = check_model_gradients(model, loss, x, y, max_entries=args.entries, seed=args.seed)
     width = max(map(len, errors))

@@ -32,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
         for name, spec in sorted(MODELS.items()):
             print(f"{name.ljust(width)}  {spec.description}")
         return 0
-    model = build_model(args.model, rng=np.random.default_rng(0), **model_kwargs(args))
-    shape = (args.in_channels, args.input_size, args.input_size)
+    kwargs = model_kwargs(args)
+    model = build_model(args.model, rng=np.random.default_rng(0), **kwargs)
+    shape = (args.in_channels, kwargs["input_size"], kwargs["input_size"])
     print(f"{args.model}")
     print(format_summary(summary(model, shape), shape))
     return 0

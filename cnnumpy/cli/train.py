@@ -1,7 +1,9 @@
 """``cnnumpy train``: train a model on a data set, with checkpoints, history and a plot.
 
 With no arguments it trains the CS231n three-layer convnet on scikit-learn's 8x8 digits (built
-in, no download) in well under two minutes on two cores and prints the test accuracy.
+in, no download) in well under two minutes on two cores and prints the test accuracy. MNIST,
+Fashion-MNIST and CIFAR-10 are read from their official files in ``--data-dir``; ``--augment``
+distorts the training mini-batches (see :mod:`cnnumpy.data.augment`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from .. import nn, optim
-from ..data import digits, normalize
+from ..data import DATASETS, Dataset, Normalization, build_augment, load_dataset, normalize
+from ..data.augment import AUGMENTATIONS, Augment
 from ..models import MODELS, build_model
 from ..plots import plot_learning_curves
 from ..solver import Solver
 
-DATASETS = {"digits": digits}
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+NO_FLIP = ("digits", "mnist")  # a mirrored digit is not a digit
+DEFAULT_DATA_DIR = Path("data")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", default="convnet", choices=sorted(MODELS), help="model (default convnet)"
     )
-    p.add_argument("--dataset", default="digits", choices=sorted(DATASETS), help="data set")
+    p.add_argument(
+        "--dataset", default="digits", choices=sorted(DATASETS),
+        help="data set (default digits, built in; the others are read from --data-dir)",
+    )  # fmt: skip
+    add_data_arguments(p)
+    p.add_argument(
+        "--augment", default="none", type=augment_spec, metavar="AUG",
+        help="distort the training mini-batches: none (default), crop, flip, affine, elastic, "
+        "or several joined by '+', e.g. crop+flip (flip is refused for digits and mnist)",
+    )  # fmt: skip
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="default adam")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
     p.add_argument("--momentum", type=float, default=0.9, help="for sgd/rmsprop (default 0.9)")
@@ -52,6 +65,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """``--data-dir`` and ``--no-verify``, shared with ``eval`` and ``show-data``."""
+    p.add_argument(
+        "--data-dir", type=Path, default=None,
+        help=f"directory with the official files of mnist / fashion-mnist (the four IDX files, "
+        f".gz or not, there or in a mnist/ or fashion-mnist/ subdirectory) or cifar10 (the "
+        f"binary batches, there or in cifar-10-batches-bin/); default ./{DEFAULT_DATA_DIR}",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-verify", action="store_true",
+        help="accept data files whose sha256 differs from the official one (the format is "
+        "still checked)",
+    )  # fmt: skip
+
+
+def augment_spec(text: str) -> str:
+    """argparse type for ``--augment``: 'none' or known names joined by '+'."""
+    if text != "none" and not all(part in AUGMENTATIONS for part in text.split("+")):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use none or {', '.join(AUGMENTATIONS)}, or several joined by '+'"
+        )
+    return text
+
+
+def load_data(name: str, data_dir: Path | None, verify: bool = True) -> Dataset:
+    """The data set ``name``; file-based ones from ``data_dir`` (default ``./data``)."""
+    if name == "digits":
+        return load_dataset(name)
+    return load_dataset(name, data_dir or DEFAULT_DATA_DIR, verify=verify)
+
+
+def make_augment(
+    spec: str, dataset: str, normalization: Normalization, image_size: int
+) -> Augment | None:
+    """``--augment`` for images normalised by ``normalization``: outside the image is the
+    normalised 0 (black) pixel, as if the raw image had been padded with zeros."""
+    fill = tuple(-m / s for m, s in zip(normalization.mean, normalization.std, strict=True))
+    return build_augment(spec, image_size, fill=fill, allow_flip=dataset not in NO_FLIP)
+
+
 def make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: float):
     if name == "sgd":
         return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -63,7 +116,10 @@ def make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: 
 
 
 def run(args: argparse.Namespace) -> int:
-    data = normalize(DATASETS[args.dataset]())
+    raw = load_data(args.dataset, args.data_dir, verify=not args.no_verify)
+    data = normalize(raw)
+    del raw
+    augment = make_augment(args.augment, args.dataset, data.normalization, data.image_shape[1])
     c, h, w = data.image_shape
     if h != w:
         raise ValueError(f"models take square images; {args.dataset} has {h}x{w}")
@@ -74,12 +130,19 @@ def run(args: argparse.Namespace) -> int:
         args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay
     )
     out = args.out or Path("runs") / f"{args.model}-{args.dataset}"
-    config = {"model": args.model, "model_kwargs": model_kwargs, "dataset": args.dataset}
+    data_dir = None
+    if args.dataset != "digits":
+        data_dir = str((args.data_dir or DEFAULT_DATA_DIR).resolve())
+    config = {
+        "model": args.model, "model_kwargs": model_kwargs, "dataset": args.dataset,
+        "data_dir": data_dir, "augment": args.augment,
+    }  # fmt: skip
     solver = Solver(
         model, loss, optimizer, data.train, data.val,
         batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, patience=args.patience,
         checkpoint_dir=out, progress=not args.no_progress, model_name=args.model,
         normalization=data.normalization.to_dict(), resume=args.resume, config=config,
+        augment=augment,
     )  # fmt: skip
     start = time.perf_counter()
     history = solver.train()
@@ -88,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     plot = plot_learning_curves(history, out / "learning_curves.png",
                                 title=f"{args.model} on {args.dataset}")  # fmt: skip
     result = {
-        "model": args.model, "dataset": args.dataset, "test_accuracy": test_acc,
+        "model": args.model, "dataset": args.dataset, "augment": args.augment,
+        "test_accuracy": test_acc,
         "best_val_accuracy": solver.best_val_acc, "best_epoch": solver.best_epoch,
         "epochs_run": solver.epoch, "seconds": round(seconds, 2),
     }  # fmt: skip

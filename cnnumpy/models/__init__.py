@@ -13,6 +13,7 @@ from typing import Any
 
 from .. import nn
 from .cs231n import fully_connected_net, three_layer_convnet
+from .lenet import lenet5, lenet5_modern, lenet5_preprocess, lenet_theano
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class ModelSpec:
     build: Callable[..., nn.Module]
     description: str
     tiny: dict[str, Any] = field(default_factory=dict)
+    input_size: int = 28  # the image size it is designed for: the command line's default
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -33,6 +35,22 @@ MODELS: dict[str, ModelSpec] = {
         "CS231n fully connected net: {affine-[bn]-relu-[dropout]} x L - affine",
         {"hidden_dims": (6, 5), "normalization": "batchnorm", "dropout": 0.2},
     ),
+    "lenet5": ModelSpec(
+        lenet5,
+        "LeNet-5 (LeCun et al. 1998): C3 table, scaled tanh, trainable subsampling, RBF + MAP",
+        input_size=32,
+    ),
+    "lenet5_modern": ModelSpec(
+        lenet5_modern,
+        "LeNet-5's shape with ReLU, max pooling, full C3, softmax; optional BN/dropout",
+        {"widths": (2, 3, 4, 5)},
+        input_size=32,
+    ),
+    "lenet_theano": ModelSpec(
+        lenet_theano,
+        "Theano tutorial LeNet: conv-pool-tanh x2, 500 tanh units, logistic regression",
+        {"nkerns": (2, 3), "hidden": 5},
+    ),
 }
 
 
@@ -44,4 +62,14 @@ def build_model(name: str, *, tiny: bool = False, **kwargs: Any) -> nn.Module:
     return spec.build(**({**spec.tiny, **kwargs} if tiny else kwargs))
 
 
-__all__ = ["MODELS", "ModelSpec", "build_model", "fully_connected_net", "three_layer_convnet"]
+__all__ = [
+    "MODELS",
+    "ModelSpec",
+    "build_model",
+    "fully_connected_net",
+    "lenet5",
+    "lenet5_modern",
+    "lenet5_preprocess",
+    "lenet_theano",
+    "three_layer_convnet",
+]
