@@ -14,6 +14,35 @@ from typing import Any
 from .. import nn
 from .cs231n import fully_connected_net, three_layer_convnet
 from .lenet import lenet5, lenet5_modern, lenet5_preprocess, lenet_theano
+from .resnet import (
+    plain20,
+    plain32,
+    plain44,
+    plain56,
+    plain110,
+    resnet20,
+    resnet32,
+    resnet44,
+    resnet56,
+    resnet110,
+)
+from .resnet_imagenet import (
+    plain18,
+    plain34,
+    plain50,
+    preact_resnet18,
+    resnet18,
+    resnet34,
+    resnet50,
+)
+from .wide_resnet import (
+    preact_resnet20,
+    preact_resnet56,
+    preact_resnet110,
+    wrn16_4,
+    wrn16_8,
+    wrn28_10,
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +81,49 @@ MODELS: dict[str, ModelSpec] = {
         {"nkerns": (2, 3), "hidden": 5},
     ),
 }
+
+_CIFAR_TINY = {"widths": (2, 4, 4)}
+_IMAGENET_TINY = {"widths": (2, 2, 4, 4)}
+_BOTTLENECK_TINY = {"widths": (2, 2, 2, 2)}
+_WRN_TINY = {"widths": (2, 4, 4), "stem_width": 2, "dropout": 0.3}
+for _depth, _resnet, _plain in [
+    (20, resnet20, plain20), (32, resnet32, plain32), (44, resnet44, plain44),
+    (56, resnet56, plain56), (110, resnet110, plain110),
+]:  # fmt: skip
+    MODELS[f"resnet{_depth}"] = ModelSpec(
+        _resnet,
+        f"ResNet-{_depth} for CIFAR (He et al. 2015, 4.2): 16/32/64 filters, option-A shortcuts",
+        _CIFAR_TINY, 32,
+    )  # fmt: skip
+    MODELS[f"plain{_depth}"] = ModelSpec(
+        _plain, f"Plain-{_depth} for CIFAR: ResNet-{_depth} without shortcuts", _CIFAR_TINY, 32
+    )
+MODELS.update({
+    "resnet18": ModelSpec(resnet18, "ResNet-18 at 32x32: 3x3 stem, basic blocks [2,2,2,2]",
+                          _IMAGENET_TINY, 32),
+    "resnet34": ModelSpec(resnet34, "ResNet-34 at 32x32: 3x3 stem, basic blocks [3,4,6,3]",
+                          _IMAGENET_TINY, 32),
+    "resnet50": ModelSpec(resnet50, "ResNet-50 at 32x32: 3x3 stem, bottlenecks [3,4,6,3]",
+                          _BOTTLENECK_TINY, 32),
+    "plain18": ModelSpec(plain18, "Plain-18 at 32x32: ResNet-18 without shortcuts",
+                         _IMAGENET_TINY, 32),
+    "plain34": ModelSpec(plain34, "Plain-34 at 32x32: ResNet-34 without shortcuts",
+                         _IMAGENET_TINY, 32),
+    "plain50": ModelSpec(plain50, "ResNet-50's bottleneck stack without shortcuts",
+                         _BOTTLENECK_TINY, 32),
+    "preact_resnet18": ModelSpec(preact_resnet18, "Pre-activation ResNet-18 (He et al. 2016)",
+                                 _IMAGENET_TINY, 32),
+    "preact_resnet20": ModelSpec(preact_resnet20, "Pre-activation ResNet-20 for CIFAR "
+                                 "(He et al. 2016): BN-ReLU-conv blocks", _CIFAR_TINY, 32),
+    "preact_resnet56": ModelSpec(preact_resnet56, "Pre-activation ResNet-56 for CIFAR",
+                                 _CIFAR_TINY, 32),
+    "preact_resnet110": ModelSpec(preact_resnet110, "Pre-activation ResNet-110 for CIFAR",
+                                  _CIFAR_TINY, 32),
+    "wrn16_4": ModelSpec(wrn16_4, "Wide ResNet WRN-16-4 (Zagoruyko & Komodakis 2016)",
+                         _WRN_TINY, 32),
+    "wrn16_8": ModelSpec(wrn16_8, "Wide ResNet WRN-16-8", _WRN_TINY, 32),
+    "wrn28_10": ModelSpec(wrn28_10, "Wide ResNet WRN-28-10", _WRN_TINY, 32),
+})  # fmt: skip
 
 
 def build_model(name: str, *, tiny: bool = False, **kwargs: Any) -> nn.Module:
