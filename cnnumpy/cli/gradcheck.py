@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import nn
 from ..gradcheck import check_model_gradients
-from ..models import build_model
+from ..models import MODELS, build_model
 from ._common import add_model_arguments, model_kwargs
 
 
@@ -17,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "gradcheck",
         help="compare a model's backward pass with numerical gradients in float64",
         description=(
-            "Build MODEL with reduced widths in float64, run a tiny random batch through it and "
+            "Build MODEL with reduced widths in float64, run a tiny random batch through it "
+            "(8x8 images where the architecture allows, else its smallest size) and "
             "its loss, and compare every parameter's analytic gradient with central "
             "differences on a random sample of its entries. Prints the worst relative error "
             "per parameter and fails (exit 1) if any exceeds --tolerance."
@@ -40,12 +41,16 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("name a model (see `cnnumpy summary --list`)")
     rng = np.random.default_rng(args.seed)
     kwargs = model_kwargs(args)
+    if args.input_size is None and not args.full_width:
+        kwargs["input_size"] = MODELS[args.model].tiny_size
     model = build_model(args.model, tiny=not args.full_width, rng=rng, **kwargs).to(np.float64)
     loss = model.criterion if hasattr(model, "criterion") else nn.CrossEntropyLoss()
     size = kwargs["input_size"]
     x = rng.standard_normal((args.batch_size, args.in_channels, size, size))
     y = rng.integers(0, args.num_classes, args.batch_size)
-    errors = check_model_gradients(model, loss, x, y, max_entries=args.entries, seed=args.seed)
+    errors = check_model_gradients(
+        model, loss, x, y, max_entries=args.entries, seed=args.seed, tol=args.tolerance
+    )
     width = max(map(len, errors))
     worst = max(errors.values())
     for name, err in errors.items():

@@ -51,6 +51,7 @@ class ModelSpec:
     description: str
     tiny: dict[str, Any] = field(default_factory=dict)
     input_size: int = 28  # the image size it is designed for: the command line's default
+    tiny_size: int = 8  # the input size gradient checks use with the tiny widths
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -68,17 +69,20 @@ MODELS: dict[str, ModelSpec] = {
         lenet5,
         "LeNet-5 (LeCun et al. 1998): C3 table, scaled tanh, trainable subsampling, RBF + MAP",
         input_size=32,
+        tiny_size=28,
     ),
     "lenet5_modern": ModelSpec(
         lenet5_modern,
         "LeNet-5's shape with ReLU, max pooling, full C3, softmax; optional BN/dropout",
         {"widths": (2, 3, 4, 5)},
         input_size=32,
+        tiny_size=28,
     ),
     "lenet_theano": ModelSpec(
         lenet_theano,
         "Theano tutorial LeNet: conv-pool-tanh x2, 500 tanh units, logistic regression",
         {"nkerns": (2, 3), "hidden": 5},
+        tiny_size=16,
     ),
 }
 
