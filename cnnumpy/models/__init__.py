@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import nn
+from .alexnet import alexnet
 from .cs231n import fully_connected_net, three_layer_convnet
+from .googlenet import googlenet
 from .lenet import lenet5, lenet5_modern, lenet5_preprocess, lenet_theano
 from .resnet import (
     plain20,
@@ -35,6 +37,7 @@ from .resnet_imagenet import (
     resnet34,
     resnet50,
 )
+from .vgg import vgg11, vgg13, vgg16, vgg19
 from .wide_resnet import (
     preact_resnet20,
     preact_resnet56,
@@ -103,6 +106,17 @@ for _depth, _resnet, _plain in [
         _plain, f"Plain-{_depth} for CIFAR: ResNet-{_depth} without shortcuts", _CIFAR_TINY, 32
     )
 MODELS.update({
+    "alexnet": ModelSpec(alexnet, "AlexNet (Krizhevsky et al. 2012) at 32x32: LRN, overlapping "
+                         "pools, dropout, optional two-GPU groups",
+                         {"widths": (4, 8, 8, 8, 8), "hidden": (16, 16)}, 32, 15),
+    **{name: ModelSpec(build, f"{label} (Simonyan & Zisserman 2014, configuration {cfg}): "
+                       "3x3 convs, optional batch norm", {"width": 0.0625, "hidden": 16}, 32, 17)
+       for name, build, label, cfg in [("vgg11", vgg11, "VGG-11", "A"),
+                                      ("vgg13", vgg13, "VGG-13", "B"),
+                                      ("vgg16", vgg16, "VGG-16", "D"),
+                                      ("vgg19", vgg19, "VGG-19", "E")]},
+    "googlenet": ModelSpec(googlenet, "GoogLeNet / Inception v1 (Szegedy et al. 2014): nine "
+                           "modules, 3x3 stem, no auxiliary classifiers", {"width": 0.03125}, 32),
     "resnet18": ModelSpec(resnet18, "ResNet-18 at 32x32: 3x3 stem, basic blocks [2,2,2,2]",
                           _IMAGENET_TINY, 32),
     "resnet34": ModelSpec(resnet34, "ResNet-34 at 32x32: 3x3 stem, basic blocks [3,4,6,3]",

@@ -7,6 +7,10 @@ Every branch is a flat ``nn.Sequential`` of conv units, ``conv - [batch norm] - 
 the 3x3 branch). All convolutions have stride 1 and "same" padding: every branch keeps the
 ``H x W`` of the input, which is what lets ``Concat`` join them.
 
+The file also holds the small helpers the AlexNet, VGG and GoogLeNet builders share:
+``initialize`` (the ``init`` argument), ``scale_width`` (the ``width`` multiplier) and
+``conv_unit``.
+
 References: Szegedy et al. 2014, "Going deeper with convolutions" (figure 2(b), table 1);
 Szegedy et al. 2015, "Rethinking the Inception Architecture for Computer Vision" (figures 5
 and 6, section 3).
