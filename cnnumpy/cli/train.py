@@ -39,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
-        "--model", default="convnet", choices=sorted(MODELS), help="model (default convnet)"
-    )
+        "--model", default="convnet", choices=sorted(MODELS), metavar="MODEL",
+        help="model (default convnet; `cnnumpy summary --list` names them all)",
+    )  # fmt: skip
     p.add_argument(
         "--dataset", default="digits", choices=sorted(DATASETS),
         help="data set (default digits, built in; the others are read from --data-dir)",
