@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
-from .inception import conv_unit, inception_v1_module, initialize, scale_width
+from ._init import initialize
+from .inception import conv_unit, inception_v1_module, scale_width
 
 # Table 1 of the paper: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
 GOOGLENET_MODULES: dict[str, tuple[int, int, int, int, int, int]] = {
@@ -70,7 +71,7 @@ def googlenet(
       outputs one array of scores).
     - ``batch_norm=True`` (off by default; not in the paper) puts BatchNorm2d between every
       conv and its ReLU, as later CIFAR versions do.
-    - Initialisation: ``init="msra"`` (He et al. 2015, see ``inception.initialize``) for the
+    - Initialisation: ``init="msra"`` (He et al. 2015, see ``_init.initialize``) for the
       convs; the paper does not give its initialisation. ``init="pytorch"`` keeps the default.
     - The stride-2 pools round their output size up (ceil mode), as Caffe's pooling does in the
       BVLC reproduction of GoogLeNet and as torchvision's GoogLeNet does.

@@ -8,8 +8,7 @@ the 3x3 branch). All convolutions have stride 1 and "same" padding: every branch
 ``H x W`` of the input, which is what lets ``Concat`` join them.
 
 The file also holds the small helpers the AlexNet, VGG and GoogLeNet builders share:
-``initialize`` (the ``init`` argument), ``scale_width`` (the ``width`` multiplier) and
-``conv_unit``.
+``scale_width`` (the ``width`` multiplier) and ``conv_unit``.
 
 References: Szegedy et al. 2014, "Going deeper with convolutions" (figure 2(b), table 1);
 Szegedy et al. 2015, "Rethinking the Inception Architecture for Computer Vision" (figures 5
@@ -20,33 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import init as fillers
 from .. import nn
-
-INITS = ("msra", "pytorch")
-
-
-def initialize(model: nn.Module, init: str, rng: np.random.Generator) -> nn.Module:
-    """Re-draw the conv weights of ``model`` by ``init``; returns ``model``.
-
-    ``"msra"``: He et al. 2015's ``N(0, 2 / fan_out)`` (``kaiming_normal(mode="fan_out",
-    nonlinearity="relu")``, as torchvision initialises VGG and ResNet) for every conv weight.
-    It keeps the mean square of the signal through deep stacks of conv-ReLU layers, where
-    PyTorch's default (weight variance ``1 / (3 fan_in)``) shrinks it about sixfold per layer.
-    Conv biases keep their default draw (small, but not zero: with zero biases a unit whose
-    inputs are all dead sits exactly on the ReLU's kink, which numerical gradient checks trip on).
-    ``"pytorch"`` keeps the default draw. Linear layers keep PyTorch's default either way.
-    """
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    if init == "msra":
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d):
-                w = m.weight.data
-                m.weight.data = fillers.kaiming_normal(
-                    w.shape, rng, mode="fan_out", nonlinearity="relu", dtype=w.dtype
-                )
-    return model
 
 
 def scale_width(channels: int, width: float) -> int:

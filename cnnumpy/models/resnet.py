@@ -28,10 +28,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import init as fillers
 from .. import nn
-
-INITS = ("msra", "pytorch")
+from ._init import initialize
 
 
 class PadShortcut(nn.Module):
@@ -143,20 +141,6 @@ def check_args(
         )
     if shortcut not in ("A", "B"):
         raise ValueError(f"shortcut must be 'A' (zero padding) or 'B' (projection): {shortcut!r}")
-
-
-def initialize(model: nn.Module, init: str, rng: np.random.Generator) -> nn.Module:
-    """Apply ``init`` (see the module docstring) to every conv of ``model``; returns ``model``."""
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    if init == "msra":
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d):
-                w = m.weight.data
-                m.weight.data = fillers.kaiming_normal(
-                    w.shape, rng, mode="fan_out", nonlinearity="relu", dtype=w.dtype
-                )
-    return model
 
 
 def classifier_head(channels: int, num_classes: int, rng: np.random.Generator):

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from .. import nn
-from .inception import initialize, scale_width
+from ._init import initialize
+from .inception import scale_width
 
 # Table 1 of the paper: an int is a 3x3 conv (padding 1) with that many filters, "M" a 2x2
 # max pool with stride 2, and a (filters, kernel) pair the 1x1 convs of configuration C.
