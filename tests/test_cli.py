@@ -72,7 +72,14 @@ def test_summary_lists_models_and_counts(tmp_path):
     assert re.search(r"Conv2d\s+32x28x28\s+1,600\s+1,254,400\s+1,229,312", table), table
 
 
-@pytest.mark.parametrize("model", ["convnet", "fc"])
+# One of each family; `cnnumpy gradcheck NAME` for every registered name is in the README.
+GRADCHECKED = [
+    "convnet", "fc", "lenet5", "lenet5_modern", "lenet_theano", "alexnet", "vgg11", "googlenet",
+    "resnet20", "plain20", "resnet18", "resnet50", "preact_resnet20", "wrn16_4",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("model", GRADCHECKED)
 def test_gradcheck_command_passes(tmp_path, model):
     proc = cnnumpy("gradcheck", model, cwd=tmp_path)
     assert "gradcheck passed" in proc.stdout

@@ -10,6 +10,14 @@ from .module import Module, default_rng
 from .parameter import Parameter
 
 
+def _check_channels(in_channels: int, out_channels: int, groups: int, kernel_size) -> tuple:
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(
+            f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}"
+        )
+    return F.pair(kernel_size, "kernel_size")
+
+
 class _ConvNd(Module):
     """Shared set-up: hyper-parameters, PyTorch's default initialisation, gradient bookkeeping."""
 
@@ -58,12 +66,7 @@ class Conv2d(_ConvNd):
         rng: np.random.Generator | None = None,
         dtype: type = np.float32,
     ) -> None:
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"groups={groups} must divide in_channels={in_channels} and "
-                f"out_channels={out_channels}"
-            )
-        kh, kw = F.pair(kernel_size, "kernel_size")
+        kh, kw = _check_channels(in_channels, out_channels, groups, kernel_size)
         shape = (out_channels, in_channels // groups, kh, kw)
         super().__init__(shape, bias, out_channels, rng, dtype)
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -115,12 +118,7 @@ class ConvTranspose2d(_ConvNd):
         rng: np.random.Generator | None = None,
         dtype: type = np.float32,
     ) -> None:
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"groups={groups} must divide in_channels={in_channels} and "
-                f"out_channels={out_channels}"
-            )
-        kh, kw = F.pair(kernel_size, "kernel_size")
+        kh, kw = _check_channels(in_channels, out_channels, groups, kernel_size)
         shape = (in_channels, out_channels // groups, kh, kw)
         super().__init__(shape, bias, out_channels, rng, dtype)
         self.in_channels, self.out_channels = in_channels, out_channels
