@@ -33,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error passed")
     p.add_argument("--full-width", action="store_true", help="use the model's real widths")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch")
+    p.add_argument(
+        "--mode", choices=("train", "eval"), default="train",
+        help="train (batch statistics, dropout on; the default) or eval mode",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -44,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if args.input_size is None and not args.full_width:
         kwargs["input_size"] = MODELS[args.model].tiny_size
     model = build_model(args.model, tiny=not args.full_width, rng=rng, **kwargs).to(np.float64)
+    mode = args.mode
+    model.train(mode == "train")
     loss = model.criterion if hasattr(model, "criterion") else nn.CrossEntropyLoss()
     size = kwargs["input_size"]
     x = rng.standard_normal((args.batch_size, args.in_channels, size, size))
@@ -57,5 +63,6 @@ def run(args: argparse.Namespace) -> int:
         flag = "" if err <= args.tolerance else "   <-- FAILS"
         print(f"{name.ljust(width)}  {err:.2e}{flag}")
     verdict = "passed" if worst <= args.tolerance else "FAILED"
-    print(f"gradcheck {verdict}: worst relative error {worst:.2e} (tolerance {args.tolerance:g})")
+    print(f"gradcheck {verdict} in {mode} mode: worst relative error {worst:.2e} "
+          f"(tolerance {args.tolerance:g})")  # fmt: skip
     return 0 if worst <= args.tolerance else 1
