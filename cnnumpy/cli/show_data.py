@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DATASETS, Dataset, fit_normalization
+from ..data import DATASETS, Dataset, Normalization
 from ..plots import plot_image_grid
 from .train import add_data_arguments, augment_spec, load_data, make_augment
 
@@ -69,7 +69,7 @@ def sample_grids(
     grid_shape = (*index.shape, *chosen.shape[1:])
     panels = [("original", (chosen / scale).reshape(grid_shape))]
     if augment != "none":
-        norm = fit_normalization(data.train[0])  # what training fits, without a float copy
+        norm = Normalization.fit(data.train[0])  # what training fits
         aug = make_augment(augment, dataset, norm, chosen.shape[-1])
         x = aug(norm(chosen), np.random.default_rng(seed))
         mean = np.asarray(norm.mean).reshape(1, -1, 1, 1)

@@ -31,7 +31,7 @@ from .digits import digits
 from .elastic import ElasticDistortion
 from .files import DataFileError
 from .idx import read_idx
-from .loader import DataLoader, fit_normalization
+from .loader import DataLoader
 from .mnist import fashion_mnist, mnist
 
 DATASETS: dict[str, Callable[..., Dataset]] = {
@@ -71,7 +71,6 @@ __all__ = [
     "compose",
     "digits",
     "fashion_mnist",
-    "fit_normalization",
     "hflip",
     "load_dataset",
     "mnist",

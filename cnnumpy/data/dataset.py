@@ -64,18 +64,32 @@ class Normalization:
     std: tuple[float, ...]
 
     @classmethod
-    def fit(cls, images: np.ndarray) -> Normalization:
+    def fit(cls, images: np.ndarray, chunk: int = 4096) -> Normalization:
         """Mean and (population) standard deviation per channel of ``images: (N, C, H, W)``.
 
-        A channel that is constant gets ``std = 1`` so that it maps to zeros instead of NaN.
+        Computed chunk by chunk, without a float64 copy of the whole array: integer images are
+        summed exactly in int64 (``sum x`` and ``sum x^2``), float images in float64 around a
+        first estimate of the mean (so a large offset does not cancel the variance away). A
+        constant channel gets ``std = 1`` so that it maps to zeros instead of NaN.
         """
         if images.ndim != 4 or images.shape[0] == 0:
             raise ValueError(f"expected a non-empty (N, C, H, W) batch, got shape {images.shape}")
-        x = images.astype(np.float64)
-        mean = x.mean(axis=(0, 2, 3))
-        std = x.std(axis=(0, 2, 3))
+        n, c = images.shape[0], images.shape[1]
+        count = n * images.shape[2] * images.shape[3]
+        exact = images.dtype.kind in "iub" and images.dtype.itemsize <= 2
+        acc = np.int64 if exact else np.float64
+        shift = np.zeros(c) if exact else images[:1].astype(np.float64).mean(axis=(0, 2, 3))
+        s1, s2 = np.zeros(c, dtype=acc), np.zeros(c, dtype=acc)
+        for start in range(0, n, chunk):
+            part = images[start : start + chunk].astype(acc)
+            if not exact:
+                part -= shift.reshape(1, c, 1, 1)
+            s1 += part.sum(axis=(0, 2, 3))
+            s2 += (part * part).sum(axis=(0, 2, 3))
+        mean = s1 / count  # of the shifted values
+        std = np.sqrt(np.maximum(s2 / count - mean**2, 0.0))
         std = np.where(std > 0, std, 1.0)
-        return cls(tuple(float(m) for m in mean), tuple(float(s) for s in std))
+        return cls(tuple(float(m) for m in mean + shift), tuple(float(s) for s in std))
 
     def __call__(self, images: np.ndarray, dtype: type | np.dtype = np.float32) -> np.ndarray:
         """``images: (N, C, H, W)`` -> normalised copy of the same shape in ``dtype``."""
@@ -83,9 +97,10 @@ class Normalization:
             raise ValueError(
                 f"expected (N, {len(self.mean)}, H, W) images, got shape {images.shape}"
             )
-        mean = np.asarray(self.mean, dtype=np.float64).reshape(1, -1, 1, 1)
-        std = np.asarray(self.std, dtype=np.float64).reshape(1, -1, 1, 1)
-        return ((images - mean) / std).astype(dtype)
+        out = images.astype(dtype)  # the one copy, made directly in the target dtype
+        out -= np.asarray(self.mean, dtype=dtype).reshape(1, -1, 1, 1)
+        out /= np.asarray(self.std, dtype=dtype).reshape(1, -1, 1, 1)
+        return out
 
     def to_dict(self) -> dict[str, list[float]]:
         """JSON-ready form, as stored in a checkpoint's metadata."""

@@ -18,34 +18,6 @@ from .augment import Augment
 from .dataset import Normalization
 
 
-def fit_normalization(images: np.ndarray, chunk: int = 4096) -> Normalization:
-    """Per-channel mean and standard deviation of ``images: (N, C, H, W)``, chunk by chunk.
-
-    Same statistics as :meth:`Normalization.fit` (population std, 1 for a constant channel)
-    without a float64 copy of the whole array: integer images are summed exactly in int64
-    (``sum x`` and ``sum x^2``), float images in float64 around a first estimate of the mean.
-    """
-    if images.ndim != 4 or images.shape[0] == 0:
-        raise ValueError(f"expected a non-empty (N, C, H, W) batch, got shape {images.shape}")
-    n, c = images.shape[0], images.shape[1]
-    count = n * images.shape[2] * images.shape[3]
-    exact = images.dtype.kind in "iub" and images.dtype.itemsize <= 2
-    acc = np.int64 if exact else np.float64
-    shift = np.zeros(c) if exact else images[:1].astype(np.float64).mean(axis=(0, 2, 3))
-    s1, s2 = np.zeros(c, dtype=acc), np.zeros(c, dtype=acc)
-    for start in range(0, n, chunk):
-        part = images[start : start + chunk].astype(acc)
-        if not exact:
-            part -= shift.reshape(1, c, 1, 1)
-        s1 += part.sum(axis=(0, 2, 3))
-        s2 += (part * part).sum(axis=(0, 2, 3))
-    mean = s1 / count  # of the shifted values
-    var = np.maximum(s2 / count - mean**2, 0.0)
-    std = np.sqrt(var)
-    std = np.where(std > 0, std, 1.0)
-    return Normalization(tuple(float(m) for m in mean + shift), tuple(float(s) for s in std))
-
-
 class DataLoader:
     """Iterate over ``(x, y)`` mini-batches of ``images: (N, C, H, W)``, ``labels: (N,)``.
 
@@ -88,7 +60,7 @@ class DataLoader:
         self.images, self.labels = images, labels
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.transform, self.dtype = transform, np.dtype(dtype)
-        self.normalization = normalization or fit_normalization(images)
+        self.normalization = normalization or Normalization.fit(images)
         if len(self.normalization.mean) != images.shape[1]:
             raise ValueError(
                 f"normalization has {len(self.normalization.mean)} channels, "
