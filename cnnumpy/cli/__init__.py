@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import evaluate, gradcheck, show_data, summary, train
+from . import evaluate, gradcheck, show_data, summary, train, visualize
 
-COMMANDS = [train, evaluate, summary, gradcheck, show_data]
+COMMANDS = [train, evaluate, summary, gradcheck, show_data, visualize]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .. import nn
 from ..checkpoint import load_checkpoint
-from ..data import DATASETS, Normalization
+from ..data import DATASETS, Dataset, Normalization
 from ..models import build_model
 from .train import add_data_arguments, load_data
 
@@ -32,26 +33,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    meta = load_checkpoint(args.checkpoint)
+def load_trained(
+    checkpoint: str | Path, data_dir: Path | None = None, verify: bool = True
+) -> tuple[nn.Module, Any, dict, Dataset]:
+    """``(model in eval mode, its loss, checkpoint metadata, raw data set)`` for a checkpoint
+    written by ``cnnumpy train``: the model named in its config, rebuilt and loaded (refusing
+    a corrupt file or another architecture), and the data set it was trained on."""
+    meta = load_checkpoint(checkpoint)
     config = meta["extra"].get("config") or {}
     if "model" not in config or config.get("dataset") not in DATASETS:
         raise ValueError(
-            f"{args.checkpoint} does not record which model and data set it was trained on "
+            f"{checkpoint} does not record which model and data set it was trained on "
             "(it was not written by `cnnumpy train`)"
         )
     model = build_model(config["model"], rng=np.random.default_rng(0), **config["model_kwargs"])
-    load_checkpoint(args.checkpoint, model)
+    load_checkpoint(checkpoint, model)
     model.eval()
     loss = model.criterion if hasattr(model, "criterion") else nn.CrossEntropyLoss()
-    data_dir = args.data_dir or config.get("data_dir")
-    data = load_data(config["dataset"], data_dir and Path(data_dir), verify=not args.no_verify)
+    stored = config.get("data_dir")
+    data = load_data(config["dataset"], data_dir or (stored and Path(stored)), verify=verify)
+    return model, loss, meta, data
+
+
+def model_outputs(model: nn.Module, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """The model's outputs (scores or penalties) for ``x``, computed in batches."""
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    return np.concatenate([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def run(args: argparse.Namespace) -> int:
+    model, loss, meta, data = load_trained(args.checkpoint, args.data_dir, not args.no_verify)
+    config = meta["extra"]["config"]
     images, labels = getattr(data, args.split)
-    x = Normalization.from_dict(meta["normalization"])(images)
-    correct = 0
-    for i in range(0, len(labels), args.batch_size):
-        scores = model(x[i : i + args.batch_size])
-        correct += int(np.sum(loss.predict(scores) == labels[i : i + args.batch_size]))
+    scores = model_outputs(model, Normalization.from_dict(meta["normalization"])(images),
+                           args.batch_size)  # fmt: skip
+    correct = int(np.sum(loss.predict(scores) == labels))
     print(f"{config['model']} (epoch {meta['epoch']}) on {config['dataset']} {args.split}: "
           f"{100 * correct / len(labels):.2f}% ({correct}/{len(labels)})")  # fmt: skip
     return 0

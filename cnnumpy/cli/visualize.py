@@ -1,0 +1,105 @@
+"""``cnnumpy visualize CHECKPOINT``: PNG figures of what a trained model does inside.
+
+Writes into ``--out`` (default: ``inside/`` beside the checkpoint) the first convolution's
+filters, the feature maps of one image layer by layer (as LeCun et al. 1998 show LeNet-5
+reading a digit), the confusion matrix and the most confidently misclassified images of a
+split, and the learning curves recorded in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..data import Normalization
+from ..plots import plot_learning_curves
+from ..plots_inside import (
+    class_probabilities,
+    confusion_matrix,
+    first_conv,
+    most_confident_errors,
+    plot_confusion,
+    plot_feature_maps,
+    plot_filters,
+    plot_misclassified,
+    predicts_argmin,
+    record_feature_maps,
+)
+from .evaluate import load_trained, model_outputs
+from .train import add_data_arguments
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "visualize",
+        help="draw a checkpoint's filters, feature maps, confusion matrix and mistakes as PNGs",
+        description=(
+            "Rebuild the model recorded in CHECKPOINT (as `cnnumpy eval` does) and write "
+            "filters.png, feature_maps.png (image --index of --split), confusion.png, "
+            "misclassified.png and learning_curves.png into --out."
+        ),
+    )
+    p.add_argument("checkpoint", help="a .npz file written by cnnumpy train")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output directory (default: CHECKPOINT's directory/inside)")  # fmt: skip
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--index", type=int, default=0, help="image of --split for the feature maps")
+    p.add_argument("--errors", type=int, default=24, help="misclassified images to show")
+    p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size")
+    add_data_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model, loss, meta, data = load_trained(args.checkpoint, args.data_dir, not args.no_verify)
+    config = meta["extra"]["config"]
+    name, dataset = config["model"], config["dataset"]
+    images, labels = getattr(data, args.split)
+    if not -len(labels) <= args.index < len(labels):
+        raise ValueError(f"--index {args.index} is outside the {len(labels)} {args.split} images")
+    out = args.out or Path(args.checkpoint).resolve().parent / "inside"
+    out.mkdir(parents=True, exist_ok=True)
+    x = Normalization.from_dict(meta["normalization"])(images)
+    where = f"{name} (epoch {meta['epoch']}) on {dataset} {args.split}"
+    written = []
+
+    conv = first_conv(model)
+    if conv is not None:
+        layer_name, layer = conv
+        weight = layer.weight.data
+        written.append(plot_filters(
+            weight, out / "filters.png",
+            f"{name}: first convolution '{layer_name}', weight {'x'.join(map(str, weight.shape))}",
+        ))  # fmt: skip
+    else:
+        print(f"{name} has no Conv2d layer: no filters.png")
+
+    records = record_feature_maps(model, x[args.index])
+    label = data.classes[labels[args.index]]
+    written.append(plot_feature_maps(
+        x[args.index], records, out / "feature_maps.png",
+        title=f"{name}: feature maps of {dataset} {args.split} image {args.index} (a '{label}')",
+        input_label=f"input ('{label}')",
+    ))  # fmt: skip
+
+    outputs = model_outputs(model, x, args.batch_size)
+    predicted = np.asarray(loss.predict(outputs))
+    matrix = confusion_matrix(labels, predicted, len(data.classes))
+    written.append(plot_confusion(matrix, data.classes, out / "confusion.png", where))
+
+    probs = class_probabilities(outputs, lowest_wins=predicts_argmin(loss))
+    worst = most_confident_errors(probs, labels, args.errors, y_pred=predicted)
+    wrong = int(np.sum(predicted != labels))
+    written.append(plot_misclassified(
+        images[worst], labels[worst], predicted[worst], probs[worst, predicted[worst]],
+        data.classes, out / "misclassified.png",
+        f"{where}: the {len(worst)} most confident of {wrong} mistakes",
+    ))  # fmt: skip
+
+    written.append(plot_learning_curves(meta["history"], out / "learning_curves.png",
+                                        title=f"{name} on {dataset}"))  # fmt: skip
+    for path in written:
+        print(f"wrote {path}")
+    return 0
