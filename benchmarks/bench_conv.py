@@ -4,7 +4,7 @@ Each case times one training step of the layer: the forward and the backward for
 ``dweight`` and ``dbias``. The two libraries are timed alternately in one run (so a busy
 machine slows both alike), after warm-up calls, and the median of the timed calls is reported.
 
-    .venv/bin/python benchmarks/bench_conv.py [--repeats 9] [--warmup 2]
+    .venv/bin/python benchmarks/bench_conv.py [--repeats 15] [--warmup 2]
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _time_alternately(steps: list[Callable[[], object]], warmup: int, repeats: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=9, help="timed calls per case (>= 7)")
+    parser.add_argument("--repeats", type=int, default=15, help="timed calls per case (>= 7)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first")
     args = parser.parse_args()
     if args.repeats < 7:
@@ -96,6 +96,8 @@ def main() -> None:
             args.repeats,
         )
         print(f"{name:38s} {ours * 1e3:8.2f}ms {theirs * 1e3:8.2f}ms {ours / theirs:6.2f}x")
+    # Other processes skew the timings (both libraries alike, but noisily): say how busy it was.
+    print(f"load average over the last minute: {os.getloadavg()[0]:.2f} (on {cores} cores)")
 
 
 if __name__ == "__main__":
