@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,8 @@ class Solver:
     Shapes: ``X: (N, *input_shape)`` float (already normalised), ``y: (N,)`` integer labels.
     ``loss`` is a loss module (``loss(scores, y) -> float``, ``loss.backward() -> dscores``).
     ``scheduler.step()`` runs after each epoch (``ReduceLROnPlateau.step(val_acc)``: give it
-    ``mode="max"``). ``normalization`` (a JSON-able dict) is stored in the checkpoints.
+    ``mode="max"``). ``progress`` shows a tqdm bar during each epoch, ``verbose`` prints one
+    summary line after it. ``normalization`` (a JSON-able dict) is stored in the checkpoints.
     ``resume=True`` continues from ``checkpoint_dir/last.npz``, which must exist. ``config``
     (JSON-able: the model's builder arguments, the data set) is stored in every checkpoint so
     that ``cnnumpy eval`` can rebuild the model. ``augment(x, rng) -> x`` distorts each training
@@ -102,6 +104,7 @@ class Solver:
         checkpoint_dir: str | Path | None = None,
         scheduler: Any = None,
         progress: bool = True,
+        verbose: bool = True,
         model_name: str | None = None,
         normalization: dict | None = None,
         train_acc_samples: int = 1000,
@@ -118,7 +121,7 @@ class Solver:
         self.X_train, self.y_train = _check_data(train_data, "train")
         self.X_val, self.y_val = _check_data(val_data, "val")
         self.batch_size, self.epochs, self.seed, self.patience = batch_size, epochs, seed, patience
-        self.progress = progress
+        self.progress, self.verbose = progress, verbose  # the bar; one summary line per epoch
         self.model_name = model_name or type(model).__name__
         self.normalization = normalization
         self.config = config or {}  # how the run was set up (model builder arguments, data set)
@@ -201,7 +204,7 @@ class Solver:
             self.scheduler.step()
         if self.patience is not None and self.epoch - self.best_epoch >= self.patience:
             self.stopped_early = True
-        if self.progress:
+        if self.verbose:
             batches = math.ceil(self.y_train.shape[0] / self.batch_size)
             epoch_loss = float(np.mean(self.history["loss"][-batches:]))
             tqdm.write(
@@ -210,6 +213,7 @@ class Solver:
                 + (" (best)" if improved else "")
                 + (" - early stop" if self.stopped_early else "")
             )
+            sys.stdout.flush()  # so a log file shows each epoch as it ends
         if self.checkpoint_dir is not None:
             if improved:
                 self.save(self.checkpoint_dir / "best.npz")
