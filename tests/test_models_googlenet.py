@@ -6,7 +6,7 @@ multiply-adds that motivate the 1x1 reductions and the factorisations, gradient 
 import numpy as np
 import pytest
 import torch
-from helpers import assert_close
+from twins import MaskedDropout, assert_matches_twin, count, torch_count
 
 from cnnumpy import nn
 from cnnumpy.gradcheck import check_model_gradients
@@ -20,8 +20,6 @@ from cnnumpy.models.inception import (
 from cnnumpy.optim import Adam
 from cnnumpy.summary import summary
 
-TOL = 1e-8
-ATOL = 1e-12  # gradients zero in exact arithmetic (a BN bias whose ReLUs are all on)
 T = torch.nn
 
 GOOGLENET_TINY = {"width": 1 / 32}  # the ModelSpec tiny kwargs proposed for the registry
@@ -49,19 +47,6 @@ class TorchConcat(T.ModuleList):
 
     def forward(self, x):
         return torch.cat([branch(x) for branch in self], dim=1)
-
-
-class MaskedDropout(T.Module):
-    """Inverted dropout whose mask is copied from the cnnumpy twin's forward."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p, self.mask = p, None
-
-    def forward(self, x):
-        if not self.training or self.mask is None:
-            return x
-        return x * self.mask / (1 - self.p)
 
 
 def unit(cin, cout, kernel, padding=0, bn=False):
@@ -122,45 +107,6 @@ def torch_googlenet(cin, classes, width=1.0, bn=False, p=0.4):
             layers.append(T.MaxPool2d(3, 2, ceil_mode=True))
     layers += [T.AdaptiveAvgPool2d(1), T.Flatten(), MaskedDropout(p), T.Linear(channels, classes)]
     return T.Sequential(*layers)
-
-
-def assert_matches_twin(ours, theirs, x, training):
-    """Copy the twin's weights into ours; compare outputs, dx, every parameter gradient and the
-    buffers after the step."""
-    ours.to(np.float64)
-    theirs.double()
-    state = {k: v.detach().numpy() for k, v in theirs.state_dict().items()}
-    assert list(ours.state_dict()) == list(state), "state_dict keys differ"
-    ours.load_state_dict(state)
-    ours.train(training)
-    theirs.train(training)
-    out = ours(x)
-    drops = [m for m in ours.modules() if isinstance(m, nn.Dropout)]
-    twin_drops = [m for m in theirs.modules() if isinstance(m, MaskedDropout)]
-    for mine, twin in zip(drops, twin_drops, strict=True):
-        twin.mask = None if mine._cache.mask is None else torch.tensor(mine._cache.mask)
-    tx = torch.tensor(x, requires_grad=True)
-    tout = theirs(tx)
-    assert_close(out, tout.detach().numpy(), rtol=TOL, atol=ATOL, name="output")
-    dout = np.random.default_rng(7).standard_normal(out.shape)
-    ours.zero_grad()
-    dx = ours.backward(dout)
-    tout.backward(torch.tensor(dout))
-    assert_close(dx, tx.grad.numpy(), rtol=TOL, atol=ATOL, name="dx")
-    grads = {k: p.grad for k, p in ours.named_parameters()}
-    assert list(grads) == [k for k, _ in theirs.named_parameters()]
-    for key, p in theirs.named_parameters():
-        assert_close(grads[key], p.grad.numpy(), rtol=TOL, atol=ATOL, name=f"d{key}")
-    for key, value in theirs.state_dict().items():
-        assert_close(ours.state_dict()[key], value.numpy(), rtol=TOL, atol=ATOL, name=key)
-
-
-def count(model) -> int:
-    return sum(p.data.size for p in model.parameters())
-
-
-def torch_count(model) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 # ----------------------------------------------------------------------------- modules
