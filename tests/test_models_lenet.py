@@ -410,3 +410,15 @@ def test_lenet_theano_overfits_50_digits(mnist_small):
     opt = optim.SGD(model.parameters(), lr=0.2)  # plain SGD as in the tutorial (its lr: 0.1)
     x = images[:50].astype(np.float32)
     assert _overfit(model, nn.CrossEntropyLoss(), x, labels[:50], opt, 100) == 1.0  # ~50 needed
+
+
+def test_lenet5_registered_input_scaling_is_the_papers():
+    from cnnumpy.data import Normalization, digits, normalize
+    from cnnumpy.models import MODELS
+
+    mean, std = MODELS["lenet5"].input_scaling
+    assert (0 - mean) / std == pytest.approx(-0.1)  # background
+    assert (255 - mean) / std == pytest.approx(1.175)  # ink
+    data = normalize(digits(), stats=Normalization((mean,), (std,)))
+    assert data.normalization == Normalization((mean,), (std,))
+    assert data.train[0].min() == pytest.approx(-0.1)

@@ -118,7 +118,11 @@ def make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: 
 
 def run(args: argparse.Namespace) -> int:
     raw = load_data(args.dataset, args.data_dir, verify=not args.no_verify)
-    data = normalize(raw)
+    scaling = MODELS[args.model].input_scaling
+    channels = raw.image_shape[0]
+    stats = None if scaling is None else Normalization((scaling[0],) * channels,
+                                                       (scaling[1],) * channels)  # fmt: skip
+    data = normalize(raw, stats=stats)
     del raw
     augment = make_augment(args.augment, args.dataset, data.normalization, data.image_shape[1])
     c, h, w = data.image_shape

@@ -111,14 +111,18 @@ class Normalization:
         return cls(tuple(float(m) for m in d["mean"]), tuple(float(s) for s in d["std"]))
 
 
-def normalize(data: Dataset, dtype: type | np.dtype = np.float32) -> Dataset:
-    """Float copy of ``data`` normalised with statistics fitted on ``data.train`` images only.
+def normalize(
+    data: Dataset, dtype: type | np.dtype = np.float32, stats: Normalization | None = None
+) -> Dataset:
+    """Float copy of ``data`` normalised with statistics fitted on ``data.train`` images only,
+    or with the given ``stats`` (a model that prescribes its input scaling, like LeNet-5).
 
-    The result's ``normalization`` holds those statistics. Labels are shared, not copied.
+    The result's ``normalization`` holds the statistics used. Labels are shared, not copied.
     """
     if data.normalization is not None:
         raise ValueError(f"{data.name} is already normalised ({data.normalization})")
-    stats = Normalization.fit(data.train[0])
+    if stats is None:
+        stats = Normalization.fit(data.train[0])
     parts = {}
     for part in ("train", "val", "test"):
         images, labels = getattr(data, part)

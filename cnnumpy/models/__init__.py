@@ -55,6 +55,9 @@ class ModelSpec:
     tiny: dict[str, Any] = field(default_factory=dict)
     input_size: int = 28  # the image size it is designed for: the command line's default
     tiny_size: int = 8  # the input size gradient checks use with the tiny widths
+    # (mean, std) applied to 8-bit pixels instead of the training set's statistics, for a model
+    # whose paper prescribes its input scaling.
+    input_scaling: tuple[float, float] | None = None
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -73,6 +76,9 @@ MODELS: dict[str, ModelSpec] = {
         "LeNet-5 (LeCun et al. 1998): C3 table, scaled tanh, trainable subsampling, RBF + MAP",
         input_size=32,
         tiny_size=28,
+        # LeCun et al. 1998, II.B: background -0.1 and ink 1.175, so mean ~0 and variance ~1:
+        # (0 - 20) / 200 = -0.1 and (255 - 20) / 200 = 1.175.
+        input_scaling=(20.0, 200.0),
     ),
     "lenet5_modern": ModelSpec(
         lenet5_modern,
