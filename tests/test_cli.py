@@ -1,6 +1,7 @@
 """The real ``cnnumpy`` command, run in a subprocess as a user would."""
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -96,3 +97,11 @@ def test_unknown_model_is_a_clear_error(tmp_path):
     proc = cnnumpy("summary", "nosuchnet", cwd=tmp_path, check=False)
     assert proc.returncode == 1
     assert "unknown model 'nosuchnet'" in proc.stderr
+
+
+def test_cosine_schedule_anneals_the_learning_rate(tmp_path):
+    cnnumpy("train", "--no-progress", "--epochs", "4", "--lr-schedule", "cosine", "--out", "run",
+            cwd=tmp_path)  # fmt: skip
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    expected = [1e-3 * (1 + math.cos(math.pi * t / 4)) / 2 for t in range(4)]
+    assert history["lr"] == pytest.approx(expected)

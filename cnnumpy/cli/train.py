@@ -22,6 +22,7 @@ from ..models import MODELS, build_model
 from ..plots import plot_learning_curves
 from ..solver import Solver
 
+SCHEDULES = ("none", "cosine", "plateau")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 NO_FLIP = ("digits", "mnist")  # a mirrored digit is not a digit
 DEFAULT_DATA_DIR = Path("data")
@@ -54,6 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="default adam")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    p.add_argument(
+        "--lr-schedule", default="none", choices=SCHEDULES,
+        help="none (constant, the default); cosine: annealed to 0 over --epochs; plateau: "
+        "halved when validation accuracy has not improved for 2 epochs",
+    )  # fmt: skip
     p.add_argument("--momentum", type=float, default=0.9, help="for sgd/rmsprop (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (default 0)")
     p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
@@ -116,6 +122,14 @@ def make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: 
     return optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
+def make_scheduler(name: str, optimizer, epochs: int):
+    if name == "cosine":
+        return optim.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
+    if name == "plateau":
+        return optim.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     raw = load_data(args.dataset, args.data_dir, verify=not args.no_verify)
     scaling = MODELS[args.model].input_scaling
@@ -140,14 +154,14 @@ def run(args: argparse.Namespace) -> int:
         data_dir = str((args.data_dir or DEFAULT_DATA_DIR).resolve())
     config = {
         "model": args.model, "model_kwargs": model_kwargs, "dataset": args.dataset,
-        "data_dir": data_dir, "augment": args.augment,
+        "data_dir": data_dir, "augment": args.augment, "lr_schedule": args.lr_schedule,
     }  # fmt: skip
     solver = Solver(
         model, loss, optimizer, data.train, data.val,
         batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, patience=args.patience,
         checkpoint_dir=out, progress=not args.no_progress, model_name=args.model,
         normalization=data.normalization.to_dict(), resume=args.resume, config=config,
-        augment=augment,
+        augment=augment, scheduler=make_scheduler(args.lr_schedule, optimizer, args.epochs),
     )  # fmt: skip
     start = time.perf_counter()
     history = solver.train()
