@@ -3,6 +3,8 @@
 Each case times one training step of the layer: the forward and the backward for ``dx``,
 ``dweight`` and ``dbias``. The two libraries are timed alternately in one run (so a busy
 machine slows both alike), after warm-up calls, and the median of the timed calls is reported.
+Run it on an otherwise idle machine: an oversubscribed OpenBLAS slows down far more than
+PyTorch does, so a busy machine exaggerates the ratio.
 
     .venv/bin/python benchmarks/bench_conv.py [--repeats 15] [--warmup 2]
 """
@@ -55,15 +57,22 @@ def _torch_step(x, w, b, dout, padding) -> Callable[[], object]:
 
 
 def _time_alternately(steps: list[Callable[[], object]], warmup: int, repeats: int) -> list[float]:
-    """Median seconds per call of each step, the steps interleaved call by call."""
+    """Median seconds per call of each step, the steps interleaved round by round.
+
+    In each round every step runs once untimed and then once timed: the untimed call lets the
+    other library's worker threads (which keep spinning for a while after their last call) go
+    idle, so neither library is charged for the other's threads.
+    """
     times: list[list[float]] = [[] for _ in steps]
-    for i in range(warmup + repeats):
+    for _ in range(warmup):
+        for step in steps:
+            step()
+    for _ in range(repeats):
         for step, record in zip(steps, times, strict=True):
+            step()
             start = time.perf_counter()
             step()
-            elapsed = time.perf_counter() - start
-            if i >= warmup:
-                record.append(elapsed)
+            record.append(time.perf_counter() - start)
     return [float(np.median(record)) for record in times]
 
 

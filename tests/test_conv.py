@@ -5,6 +5,7 @@ from helpers import assert_close, check_backward, n, t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cnnumpy.functional import conv
 from cnnumpy.functional.conv import conv2d_backward, conv2d_forward
 from cnnumpy.functional.conv_naive import conv2d_backward_naive, conv2d_forward_naive
 
@@ -141,6 +142,21 @@ def test_matches_torch(config, dtype, seed):
         _assert_matches(ours, _torch_conv(x, w, b, dout, **kw), rtol=1e-4)
     else:
         _assert_matches(ours, _torch_conv(x, w, b, dout, **kw), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("samples_per_chunk", [1, 2])
+def test_batch_chunks_agree_with_one_chunk(rng, monkeypatch, samples_per_chunk):
+    """Forcing several batch chunks (the last one short) changes nothing but rounding."""
+    x, w, b = _arrays(rng, (5, 4, 7, 6), (6, 2, 3, 2), True)
+    kw = {"stride": (2, 1), "padding": 1, "groups": 2}
+    out, cache = conv2d_forward(x, w, b, **kw)
+    dout = rng.standard_normal(out.shape)
+    whole = (out, *conv2d_backward(dout, cache))
+    per_sample = 4 * 3 * 2 * out.shape[2] * out.shape[3] * x.itemsize
+    monkeypatch.setattr(conv, "CHUNK_BYTES", samples_per_chunk * per_sample)
+    out, cache = conv2d_forward(x, w, b, **kw)
+    assert len(conv._batch_chunks(cache.xp, cache.geometry)) == -(-5 // samples_per_chunk)
+    _assert_matches((out, *conv2d_backward(dout, cache)), whole, rtol=1e-13)
 
 
 def test_int_and_pair_hyper_parameters_agree(rng):

@@ -89,7 +89,7 @@ def conv2d_geometry(
     groups: int,
 ) -> ConvGeometry:
     """Validate conv2d's shapes and hyper-parameters; the caller has checked ndim and dtype."""
-    n, c, h, w = x.shape
+    _, c, h, w = x.shape
     f, c_per_group, kh, kw = weight.shape
     check_groups(groups, c, f)
     if c != c_per_group * groups:
@@ -129,7 +129,7 @@ def conv_transpose2d_geometry(
     That conv2d maps the transposed output ``(H_out, W_out)`` back to ``x``'s ``(H, W)``, so in
     the returned geometry ``in_size`` is ``(H_out, W_out)`` and ``out_size`` is ``(H, W)``.
     """
-    n, c, h, w = x.shape
+    _, c, h, w = x.shape
     c_w, f_per_group, kh, kw = weight.shape
     if c != c_w:
         raise ValueError(
@@ -207,15 +207,16 @@ def im2col(xp: np.ndarray, g: ConvGeometry) -> np.ndarray:
     return cols
 
 
-def col2im(cols: np.ndarray, g: ConvGeometry) -> np.ndarray:
+def col2im(cols: np.ndarray, g: ConvGeometry, out: np.ndarray | None = None) -> np.ndarray:
     """Adjoint of ``im2col``: ``cols: (C, KH, KW, N, H', W')`` -> ``xp: (C, N, Hp, Wp)``.
 
     ``xp[c, n, y, x]`` is the sum of every column entry that ``im2col`` copied from that pixel.
     Within one tap the output pixels read distinct input pixels, so each tap is a single strided
-    ``+=``; the overlap between windows is handled by the loop over taps.
+    ``+=``; the overlap between windows is handled by the loop over taps. With ``out`` (a view
+    is fine) the sums are added into it and it is returned; otherwise into fresh zeros.
     """
     c, kh_, kw_, n = cols.shape[:4]
-    xp = np.zeros((c, n, *g.padded_size), dtype=cols.dtype)
+    xp = np.zeros((c, n, *g.padded_size), dtype=cols.dtype) if out is None else out
     for kh in range(kh_):
         for kw in range(kw_):
             rows, columns = _tap(kh, kw, g)

@@ -21,9 +21,15 @@ from ._im2col import (
     pad_channel_major,
 )
 
+# Bytes of column matrix per batch chunk. The matrix for a chunk is written by im2col and read
+# straight back by the product, so it should stay in cache (measured on a 2-core machine with
+# 1 MiB L2 per core and a 32 MiB L3: a third faster than one batch-sized matrix at LeNet sizes,
+# no slower at a 64->64 3x3 layer).
+CHUNK_BYTES = 4 * 2**20
+
 
 class Conv2dCache(NamedTuple):
-    cols: np.ndarray  # (C, KH, KW, N, H', W'): the im2col matrix, reused for dweight
+    xp: np.ndarray  # (C, N, Hp, Wp): the padded input, channel-major, for rebuilding the columns
     weight: np.ndarray
     geometry: ConvGeometry
     groups: int
@@ -56,10 +62,10 @@ def conv2d_forward(
     total padding ``dilation*(k - 1)`` per axis, the odd pixel on the bottom/right as in PyTorch).
     ``groups == C`` gives a depthwise convolution.
 
-    Implementation: ``out = W (F, C*KH*KW) @ cols (C*KH*KW, N*H'*W')``, one product per group.
-    The column matrix is kept in the cache for ``dweight``: it is about ``KH*KW`` times the size
-    of ``x``. (Building it in cache-sized batch chunks made the forward faster but the backward,
-    which then has to rebuild it, slower by as much; so the whole batch goes in one product.)
+    Implementation: ``out = W (F, C*KH*KW) @ cols (C*KH*KW, N*H'*W')``, one product per group,
+    taken over batch chunks whose column matrix is about ``CHUNK_BYTES``. The cache keeps the
+    padded input, not the columns (``KH*KW`` times larger): the backward rebuilds them chunk by
+    chunk.
     """
     check_array(x, "x", ndim=4, finite=check_finite)
     check_array(weight, "weight", ndim=4)
@@ -68,16 +74,19 @@ def conv2d_forward(
     f = weight.shape[0]
     check_bias(bias, x, f)
 
-    n = x.shape[0]
-    cols = im2col(pad_channel_major(x, g.pads), g)
-    pixels = n * g.out_size[0] * g.out_size[1]
-    out = _weight_matrix(weight, groups) @ cols.reshape(groups, -1, pixels)
-    # (G, Fg, N*H'*W') is (F, N, H', W') in memory; the transposing copy is the size of the
-    # output only, far smaller than the column matrix.
+    n, pixels = x.shape[0], g.out_size[0] * g.out_size[1]
+    xp = pad_channel_major(x, g.pads)
+    w_mat = _weight_matrix(weight, groups)
+    out = np.empty((groups, f // groups, n * pixels), dtype=x.dtype)  # (F, N, H', W') in memory
+    for chunk in _batch_chunks(xp, g):
+        columns = slice(chunk.start * pixels, chunk.stop * pixels)
+        cols = im2col(xp[:, chunk], g).reshape(groups, -1, columns.stop - columns.start)
+        out[:, :, columns] = w_mat @ cols
+    # The transposing copy to (N, F, H', W') is the size of the output only.
     out = np.ascontiguousarray(out.reshape(f, n, *g.out_size).transpose(1, 0, 2, 3))
     if bias is not None:
         out += bias[:, None, None]
-    return out, Conv2dCache(cols, weight, g, groups, bias is not None)
+    return out, Conv2dCache(xp, weight, g, groups, bias is not None)
 
 
 def conv2d_backward(
@@ -106,18 +115,31 @@ def conv2d_backward(
     ``F*H*W / (C*H'*W')`` times larger: much larger for LeNet's 1->6 layer, and only a few
     percent faster for a same-size 64->64 layer.)
     """
-    cols, weight, g, groups, has_bias = cache
-    n, f = cols.shape[3], weight.shape[0]
+    xp, weight, g, groups, has_bias = cache
+    n, f, pixels = xp.shape[1], weight.shape[0], g.out_size[0] * g.out_size[1]
     check_shape(dout, (n, f, *g.out_size), "dout")
     # Channel-major dout, (G, Fg, N*H'*W'), matching the column layout.
     dout_g = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(groups, f // groups, -1)
-    cols_g = cols.reshape(groups, -1, dout_g.shape[-1])
-
-    dweight = (dout_g @ cols_g.transpose(0, 2, 1)).reshape(weight.shape)
-    dcols = _weight_matrix(weight, groups).transpose(0, 2, 1) @ dout_g
-    dx = crop_batch_major(col2im(dcols.reshape(cols.shape), g), g.pads, g.in_size)
+    w_mat = _weight_matrix(weight, groups)
+    dweight = np.zeros_like(w_mat)
+    dxp = np.zeros_like(xp)
+    for chunk in _batch_chunks(xp, g):
+        cols = im2col(xp[:, chunk], g)
+        dout_chunk = dout_g[:, :, chunk.start * pixels : chunk.stop * pixels]
+        dweight += dout_chunk @ cols.reshape(groups, -1, dout_chunk.shape[-1]).transpose(0, 2, 1)
+        dcols = w_mat.transpose(0, 2, 1) @ dout_chunk
+        col2im(dcols.reshape(cols.shape), g, out=dxp[:, chunk])
+    dx = crop_batch_major(dxp, g.pads, g.in_size)
     dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    return dx, dweight, dbias
+    return dx, dweight.reshape(weight.shape), dbias
+
+
+def _batch_chunks(xp: np.ndarray, g: ConvGeometry) -> list[slice]:
+    """Batch slices whose column matrix is about ``CHUNK_BYTES`` (at least one sample each)."""
+    c, n = xp.shape[:2]
+    per_sample = c * g.kernel[0] * g.kernel[1] * g.out_size[0] * g.out_size[1] * xp.itemsize
+    step = max(1, CHUNK_BYTES // max(per_sample, 1))
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
 
 
 def _weight_matrix(weight: np.ndarray, groups: int) -> np.ndarray:
