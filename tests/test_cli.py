@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from cnnumpy.checkpoint import load_checkpoint
+
 
 def cnnumpy(*args, cwd, check=True):
     proc = subprocess.run(
@@ -105,3 +107,30 @@ def test_cosine_schedule_anneals_the_learning_rate(tmp_path):
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     expected = [1e-3 * (1 + math.cos(math.pi * t / 4)) / 2 for t in range(4)]
     assert history["lr"] == pytest.approx(expected)
+
+
+def test_model_options_reach_the_builder_and_eval(tmp_path):
+    """--model-option widens the net; eval rebuilds the same net from the checkpoint's config."""
+    proc = cnnumpy("train", "--no-progress", "--epochs", "1", "--model-option", "num_filters=5",
+                   "--model-option", "hidden_dim=17", "--out", "run", cwd=tmp_path)  # fmt: skip
+    acc = re.search(r"test accuracy: ([\d.]+)%", proc.stdout).group(1)
+    summary = cnnumpy("eval", "run/best.npz", cwd=tmp_path).stdout
+    assert f"{acc}%" in summary
+    config = load_checkpoint(tmp_path / "run" / "best.npz")["extra"]["config"]
+    assert config["model_kwargs"]["num_filters"] == 5
+    assert config["model_kwargs"]["hidden_dim"] == 17
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("widths=[1,2]x", "must be JSON"),
+        ("nosuch=1", "takes no argument 'nosuch'"),
+        ("num_classes=3", "cannot set num_classes"),
+        ("=3", "expected KEY=VALUE"),
+    ],
+)
+def test_bad_model_options_are_clear_errors(tmp_path, option, message):
+    proc = cnnumpy("train", "--epochs", "1", "--model-option", option, cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and message in proc.stderr
+    assert "Traceback" not in proc.stderr

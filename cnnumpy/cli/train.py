@@ -49,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     add_data_arguments(p)
     p.add_argument(
+        "--model-option", action="append", default=[], type=model_option, metavar="KEY=VALUE",
+        help="an extra argument of the model's builder, the value written as JSON (repeatable): "
+        "e.g. --model-option batch_norm=true --model-option widths=[32,64,256,128]",
+    )  # fmt: skip
+    p.add_argument(
         "--augment", default="none", type=augment_spec, metavar="AUG",
         help="distort the training mini-batches: none (default), crop, flip, affine, elastic, "
         "or several joined by '+', e.g. crop+flip (flip is refused for digits and mnist)",
@@ -94,6 +99,21 @@ def augment_spec(text: str) -> str:
             f"{text!r}: use none or {', '.join(AUGMENTATIONS)}, or several joined by '+'"
         )
     return text
+
+
+def model_option(text: str) -> tuple[str, object]:
+    """argparse type for ``--model-option``: ``KEY=VALUE`` with a JSON value (lists become
+    tuples, as the builders' defaults are). JSON, never ``eval``: a value can only be data."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE, e.g. batch_norm=true")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(
+            f'{text!r}: the value must be JSON (true, 0.5, [32, 64], "name"): {err.msg}'
+        ) from None
+    return key, tuple(parsed) if isinstance(parsed, list) else parsed
 
 
 def load_data(name: str, data_dir: Path | None, verify: bool = True) -> Dataset:
@@ -143,6 +163,10 @@ def run(args: argparse.Namespace) -> int:
     if h != w:
         raise ValueError(f"models take square images; {args.dataset} has {h}x{w}")
     model_kwargs = {"in_channels": c, "input_size": h, "num_classes": len(data.classes)}
+    clash = sorted(set(model_kwargs) & {key for key, _ in args.model_option})
+    if clash:
+        raise ValueError(f"--model-option cannot set {', '.join(clash)}: the data set fixes it")
+    model_kwargs.update(args.model_option)
     model = build_model(args.model, rng=np.random.default_rng(args.seed), **model_kwargs)
     loss = model.criterion if hasattr(model, "criterion") else nn.CrossEntropyLoss()
     optimizer = make_optimizer(

@@ -7,6 +7,7 @@ keyword arguments: a reduced width that keeps gradient checks and smoke tests fa
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,6 +156,13 @@ def build_model(name: str, *, tiny: bool = False, **kwargs: Any) -> nn.Module:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(MODELS))}")
     spec = MODELS[name]
+    accepted = inspect.signature(spec.build).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"{name} takes no argument {', '.join(map(repr, unknown))}; "
+            f"its arguments are: {', '.join(accepted)}"
+        )
     return spec.build(**({**spec.tiny, **kwargs} if tiny else kwargs))
 
 
