@@ -67,6 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--momentum", type=float, default=0.9, help="for sgd/rmsprop (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (default 0)")
+    p.add_argument(
+        "--train-size", type=int, default=None, metavar="N",
+        help="train on the first N training images only (quick trials; validation and test "
+        "sets stay whole)",
+    )  # fmt: skip
     p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
     p.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience")
@@ -158,6 +163,14 @@ def run(args: argparse.Namespace) -> int:
                                                        (scaling[1],) * channels)  # fmt: skip
     data = normalize(raw, stats=stats)
     del raw
+    train = data.train
+    if args.train_size is not None:
+        if not 1 <= args.train_size <= len(train[1]):
+            raise ValueError(
+                f"--train-size must be between 1 and {len(train[1])} (the {args.dataset} "
+                f"training split), got {args.train_size}"
+            )
+        train = (train[0][: args.train_size], train[1][: args.train_size])
     augment = make_augment(args.augment, args.dataset, data.normalization, data.image_shape[1])
     c, h, w = data.image_shape
     if h != w:
@@ -179,9 +192,10 @@ def run(args: argparse.Namespace) -> int:
     config = {
         "model": args.model, "model_kwargs": model_kwargs, "dataset": args.dataset,
         "data_dir": data_dir, "augment": args.augment, "lr_schedule": args.lr_schedule,
+        "train_size": len(train[1]),
     }  # fmt: skip
     solver = Solver(
-        model, loss, optimizer, data.train, data.val,
+        model, loss, optimizer, train, data.val,
         batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, patience=args.patience,
         checkpoint_dir=out, progress=not args.no_progress, model_name=args.model,
         normalization=data.normalization.to_dict(), resume=args.resume, config=config,
