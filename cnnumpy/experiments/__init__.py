@@ -1,0 +1,73 @@
+"""Experiments that measure what the literature says about CNNs, each writing ``NAME.json``
+(its numbers) and ``NAME.png`` (a figure) into an output directory.
+
+Every experiment is a function ``run(data, out, *, seed, **sizes) -> dict`` taking a normalised
+:class:`~cnnumpy.data.Dataset` (or None where it needs no data) and explicit sizes whose
+defaults are the full runs reported in EXPERIMENTS.md; :data:`EXPERIMENTS` names them with a
+one-line description and the ``quick`` sizes (seconds, for tests and smoke runs). The command
+line is ``cnnumpy experiment NAME``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import activations, batchnorm, depth, dilation, dropout, inception, initialization
+
+
+@dataclass(frozen=True)
+class Experiment:
+    run: Callable[..., dict[str, Any]]
+    description: str
+    quick: dict[str, Any] = field(default_factory=dict)
+    needs_data: bool = True
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "activations": Experiment(
+        activations.run,
+        "sigmoid/tanh/ReLU/leaky ReLU/PReLU in a 20-layer MLP: gradient norms per layer at "
+        "init, training curves",
+        {"depth": 6, "width": 16, "n_train": 200, "n_val": 50, "n_test": 50,
+         "grad_batch": 32, "epochs": 1, "inits": ("xavier", "msra")},
+    ),
+    "init": Experiment(
+        initialization.run,
+        "Xavier vs MSRA vs gaussian(0.01) in a 20-layer ReLU MLP: activation variance per layer",
+        {"depth": 8, "width": 32, "batch": 64, "n_train": 300, "n_val": 100, "n_test": 100,
+         "epochs": 1},
+    ),
+    "dropout": Experiment(
+        dropout.run,
+        "train/test gap with and without dropout on 1,000 images; inverted vs classic dropout",
+        {"hidden": (32, 32), "n_train": 200, "n_val": 100, "n_test": 100, "epochs": 2,
+         "mc_samples": 5},
+    ),
+    "batchnorm": Experiment(
+        batchnorm.run,
+        "convergence of an 8-hidden-layer MLP with and without batch norm at 4 learning rates",
+        {"depth": 3, "width": 16, "lrs": (0.01, 1.0), "n_train": 300, "n_val": 100,
+         "n_test": 100, "epochs": 2},
+    ),
+    "depth": Experiment(
+        depth.run,
+        "plain vs residual CIFAR nets at 20 and 56 layers (reduced widths): training error",
+        {"depths": (8, 14), "widths": (2, 2, 4), "n_train": 64, "n_val": 32, "n_test": 32,
+         "epochs": 1, "batch_size": 32},
+    ),
+    "inception-1x1": Experiment(
+        inception.run,
+        "weights and multiply-adds of a 5x5 conv with and without a 1x1 reduction; accuracy",
+        {"n_train": 100, "n_val": 50, "n_test": 50, "epochs": 1},
+    ),
+    "dilation": Experiment(
+        dilation.run,
+        "receptive field of stacked plain and dilated 3x3 convs: analytic and measured",
+        {"layers": 4},
+        needs_data=False,
+    ),
+}  # fmt: skip
+
+__all__ = ["EXPERIMENTS", "Experiment"]

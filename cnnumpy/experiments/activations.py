@@ -1,0 +1,148 @@
+"""``activations``: sigmoid, tanh, ReLU, leaky ReLU and PReLU in the same deep plain MLP.
+
+Claim (the seeds): saturating activations make gradients vanish in deep nets, so the first
+layers of a sigmoid or tanh net barely learn, while ReLU-like units keep them alive.
+
+Two measurements per weight initialisation (Caffe's ``xavier``, ``Var(w) = 1/fan_in``, and
+``msra``, ``2/fan_in``), every arm built from the same seed so only the activation differs:
+
+* at initialisation, the Frobenius norm of each linear layer's weight gradient for one batch
+  of training images (layer 1 is next to the input);
+* training curves: mean training loss per epoch and validation accuracy, plain SGD with
+  momentum (not Adam, whose per-parameter scaling would hide small gradients).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import nn
+from ..data import Dataset
+from ._common import (
+    accuracy,
+    deep_mlp,
+    in_features,
+    linear_layers,
+    pyplot,
+    splits,
+    train_quietly,
+    write_outputs,
+)
+
+ACTIVATIONS = {
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.01),
+    "prelu": lambda: nn.PReLU(1, 0.25),
+}
+
+
+def gradient_norms(model: nn.Module, x: np.ndarray, y: np.ndarray) -> list[float]:
+    """``||dL/dW_l||_F`` for each linear layer ``l`` (input side first) after one forward and
+    backward of the cross-entropy on the batch ``x: (B, C, H, W)``, ``y: (B,)``."""
+    loss = nn.CrossEntropyLoss()
+    model.train()
+    model.zero_grad()
+    loss(model(x), y)
+    model.backward(loss.backward())
+    norms = [float(np.linalg.norm(layer.weight.grad)) for layer in linear_layers(model)]
+    model.zero_grad()
+    return norms
+
+
+def run(
+    data: Dataset,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    depth: int = 20,
+    width: int = 100,
+    n_train: int = 5000,
+    n_val: int = 2000,
+    n_test: int = 10000,
+    grad_batch: int = 256,
+    epochs: int = 5,
+    lr: float = 0.01,
+    batch_size: int = 64,
+    inits: tuple[str, ...] = ("xavier", "msra"),
+) -> dict[str, Any]:
+    """Run the experiment; write ``out/activations.{json,png}``; return the numbers.
+
+    ``grad_norms[init][activation]`` has ``depth`` entries; ``training[init][activation]``
+    holds per-epoch ``loss_per_epoch``, ``train_acc``, ``val_acc`` and the final ``test_acc``.
+    """
+    start = time.perf_counter()
+    train, val, test = splits(data, n_train, n_val, n_test, seed)
+    xb, yb = train[0][:grad_batch], train[1][:grad_batch]
+    grads: dict[str, dict[str, list[float]]] = {}
+    training: dict[str, dict[str, Any]] = {}
+    for init in inits:
+        grads[init], training[init] = {}, {}
+        for name, act in ACTIVATIONS.items():
+            model = deep_mlp(
+                in_features(data), len(data.classes), depth=depth, width=width, activation=act,
+                init=init, rng=np.random.default_rng(seed),
+            )  # fmt: skip
+            grads[init][name] = gradient_norms(model, xb, yb)
+            hist = train_quietly(model, train, val, epochs=epochs, lr=lr,
+                                 batch_size=batch_size, seed=seed)  # fmt: skip
+            hist["test_acc"] = accuracy(hist.pop("predict"), test)
+            del hist["loss"]  # per iteration: too long for the JSON, the epoch means suffice
+            training[init][name] = hist
+    numbers = {
+        "config": {
+            "dataset": data.name, "seed": seed, "depth": depth, "width": width,
+            "n_train": len(train[1]), "n_val": len(val[1]), "n_test": len(test[1]),
+            "grad_batch": len(yb), "epochs": epochs, "optimizer": "sgd", "lr": lr,
+            "momentum": 0.9, "batch_size": batch_size, "inits": list(inits),
+        },
+        "grad_norms": grads,
+        "first_over_last": {
+            init: {name: g[0] / g[-1] for name, g in by_act.items()}
+            for init, by_act in grads.items()
+        },
+        "training": training,
+        "seconds": round(time.perf_counter() - start, 1),
+    }  # fmt: skip
+    return write_outputs(out, "activations", numbers, _figure(numbers))
+
+
+def _figure(numbers: dict[str, Any]):
+    plt = pyplot()
+    inits = numbers["config"]["inits"]
+    fig, axes = plt.subplots(3, len(inits), figsize=(5.2 * len(inits), 11), squeeze=False)
+    depth = numbers["config"]["depth"]
+    for col, init in enumerate(inits):
+        ax_g, ax_l, ax_a = axes[:, col]
+        for i, (name, g) in enumerate(numbers["grad_norms"][init].items()):
+            ax_g.semilogy(range(1, depth + 1), g, marker="o", ms=3, color=f"C{i}", label=name)
+            hist = numbers["training"][init][name]
+            epochs = range(1, len(hist["loss_per_epoch"]) + 1)
+            ax_l.plot(epochs, hist["loss_per_epoch"], marker="o", color=f"C{i}", label=name)
+            ax_a.plot(range(1, len(hist["val_acc"]) + 1), 100 * np.asarray(hist["val_acc"]),
+                      marker="o", color=f"C{i}", label=name)  # fmt: skip
+        ax_g.set(xlabel="linear layer (1 = next to the input)", ylabel="||dL/dW|| at init",
+                 title=f"{init} init: weight-gradient norm per layer")  # fmt: skip
+        ax_l.set(xlabel="epoch", ylabel="mean training loss", title=f"{init} init: training loss")
+        ax_a.set(xlabel="epoch", ylabel="validation accuracy (%)",
+                 title=f"{init} init: validation accuracy")  # fmt: skip
+        ax_a.set_ylim(0, 100)
+        for ax in (ax_g, ax_l, ax_a):
+            ax.xaxis.get_major_locator().set_params(integer=True)
+        for ax in (ax_g, ax_l, ax_a):
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    for row in range(3):  # panels in a row compare inits: one scale
+        lows, highs = zip(*(ax.get_ylim() for ax in axes[row]), strict=True)
+        for ax in axes[row]:
+            ax.set_ylim(min(lows), max(highs))
+    c = numbers["config"]
+    fig.suptitle(f"{c['depth']}-layer plain MLP (width {c['width']}) on {c['n_train']} "
+                 f"{c['dataset']} images, SGD lr {c['lr']}")  # fmt: skip
+    fig.tight_layout()
+    return fig
