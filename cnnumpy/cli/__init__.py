@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import evaluate, experiment, gradcheck, show_data, summary, train, visualize
+from . import bench, evaluate, experiment, gradcheck, show_data, summary, train, visualize
 
-COMMANDS = [train, evaluate, summary, gradcheck, show_data, visualize, experiment]
+COMMANDS = [train, evaluate, summary, gradcheck, show_data, visualize, experiment, bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
