@@ -6,6 +6,7 @@ from helpers import assert_close, check_backward, n, t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cnnumpy.functional import _maxpool
 from cnnumpy.functional.pool import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -415,3 +416,107 @@ def test_global_and_subsampling_reject_bad_input(rng, impl):
         sub(x, w.astype(np.float32))
     with pytest.raises(ValueError, match="bigger than the padded input"):
         sub(x, w, kernel_size=5)
+
+
+# The separable max-pooling kernel (_maxpool.py): maxima along the window's rows, then down
+# them, over chunks of planes, with a small-integer argmax. Shapes where its bookkeeping
+# (assign or add, zeroed margins, -inf padding per chunk) could go wrong:
+SEPARABLE_CONFIGS = {
+    "kernel 1": ((2, 3, 5, 4), 1, None, 0, False),
+    "kernel 1 stride 2": ((1, 2, 5, 6), 1, 2, 0, True),
+    "stride > kernel": ((2, 2, 9, 11), 2, 3, 0, False),
+    "stride > kernel ceil": ((2, 2, 9, 10), (2, 1), (3, 4), (1, 0), True),
+    "3x3/2 odd padding ceil": ((3, 2, 9, 7), 3, 2, 1, True),
+    "3x3/1 padding": ((2, 2, 6, 7), 3, 1, 1, False),
+    "5x5/2 padding 2 ceil": ((1, 3, 11, 12), 5, 2, 2, True),
+    "1x4/(1,2)": ((2, 1, 3, 9), (1, 4), (1, 2), 0, False),
+    "4x1/(3,1) ceil": ((2, 1, 10, 3), (4, 1), (3, 1), (2, 0), True),
+    "2x2/2 bar shape, small": ((3, 4, 8, 8), 2, None, 0, False),
+}
+
+
+def max_pool_data(rng, shape, kind, dtype):
+    if kind == "ties":  # three values: ties in most windows, whole tied rows and columns
+        return rng.integers(-1, 2, shape).astype(dtype)
+    return distinct(rng, shape).astype(dtype)
+
+
+@pytest.mark.parametrize("kind", ["ties", "distinct"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("config", SEPARABLE_CONFIGS.values(), ids=SEPARABLE_CONFIGS.keys())
+def test_separable_max_pool_matches_naive_and_torch(rng, config, kind, dtype):
+    shape, kw = hyper(config)
+    x = max_pool_data(rng, shape, kind, dtype)
+    out, cache = max_pool2d_forward(x, **kw)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx = max_pool2d_backward(dout, cache)
+    out_n, cache_n = max_pool2d_forward_naive(x, **kw)
+    tx = t(x)
+    tout = F.max_pool2d(tx, **kw)
+    tout.backward(torch.tensor(dout))
+    rtol = 1e-6 if dtype == np.float32 else 1e-14  # overlapping windows sum in another order
+    for name, want in [("naive", max_pool2d_backward_naive(dout, cache_n)), ("torch", tx.grad)]:
+        assert_close(dx, n(want) if name == "torch" else want, rtol=rtol, name=f"dx vs {name}")
+    np.testing.assert_array_equal(out, out_n)
+    np.testing.assert_array_equal(out, n(tout))
+    assert out.dtype == dx.dtype == dtype and dx.flags.c_contiguous
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 5 * 9 * 8, 2**20])
+@pytest.mark.parametrize("config", SEPARABLE_CONFIGS.values(), ids=SEPARABLE_CONFIGS.keys())
+def test_max_pool_chunks_give_the_same_result(rng, monkeypatch, config, chunk_bytes):
+    # One plane per chunk, a few planes (a short last chunk), everything in one chunk.
+    shape, kw = hyper(config)
+    x = max_pool_data(rng, shape, "ties", np.float64)
+    out_n, cache_n = max_pool2d_forward_naive(x, **kw)
+    dout = rng.standard_normal(out_n.shape)
+    monkeypatch.setattr(_maxpool, "CHUNK_BYTES", chunk_bytes)
+    out, cache = max_pool2d_forward(x, **kw)
+    np.testing.assert_array_equal(out, out_n)
+    assert_close(
+        max_pool2d_backward(dout, cache), max_pool2d_backward_naive(dout, cache_n), rtol=1e-14
+    )
+
+
+@pytest.mark.parametrize(
+    ("kernel", "index_dtype"), [((1, 256), np.uint8), ((1, 257), np.uint16), ((300, 2), np.uint16)]
+)
+def test_max_pool_wide_kernels_use_a_wider_argmax(rng, kernel, index_dtype):
+    # uint8 holds kernel offsets 0..255; a longer kernel side needs uint16, not a wrapped index.
+    shape = (1, 2, kernel[0] + 1, kernel[1] + 2)
+    x = rng.standard_normal(shape)
+    x[0, 0] = 0.0  # all tied: the first element of each window must win
+    out, cache = max_pool2d_forward(x, kernel_size=kernel, stride=1)
+    big = cache.argmax.rows if kernel[0] > kernel[1] else cache.argmax.cols
+    assert big.dtype == index_dtype
+    dout = rng.standard_normal(out.shape)
+    out_n, cache_n = max_pool2d_forward_naive(x, kernel_size=kernel, stride=1)
+    np.testing.assert_array_equal(out, out_n)
+    assert_close(
+        max_pool2d_backward(dout, cache), max_pool2d_backward_naive(dout, cache_n), rtol=1e-14
+    )
+
+
+def test_max_pool_all_tied_goes_to_each_windows_first_real_element():
+    # Constant input: window (i, j)'s first real element in row-major order gets its gradient,
+    # never the -inf padding, also where overlapping windows share elements.
+    x = np.zeros((1, 1, 6, 7))
+    kw = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}
+    out, cache = max_pool2d_forward(x, **kw)
+    dout = np.arange(1.0, out.size + 1).reshape(out.shape)
+    tx = t(x)
+    F.max_pool2d(tx, **kw).backward(torch.tensor(dout))
+    np.testing.assert_array_equal(max_pool2d_backward(dout, cache), n(tx.grad))
+
+
+def test_max_pool_nan_propagates_with_padding_and_overlap(rng):
+    x = rng.standard_normal((2, 3, 9, 8))
+    x[rng.random(x.shape) < 0.05] = np.nan
+    for kw in [
+        {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+        {"kernel_size": 2},
+    ]:
+        out, cache = max_pool2d_forward(x, **kw)
+        np.testing.assert_array_equal(out, F.max_pool2d(torch.tensor(x), **kw).numpy())
+        assert np.isnan(out).any()
+        assert max_pool2d_backward(np.ones_like(out), cache).shape == x.shape

@@ -1,6 +1,9 @@
 """Pooling: max, average, global average, and LeNet-5's trainable subsampling.
 
-Every kernel loops in Python over the ``KH * KW`` kernel positions only. For position
+Max pooling's kernel lives in ``_maxpool.py``: separable maxima (along the window's rows, then
+down them) over L2-sized chunks of planes, with a small-integer argmax for the backward.
+
+The other kernels loop in Python over the ``KH * KW`` kernel positions only. For position
 ``(p, q)`` the strided view ``xp[:, :, p::SH, q::SW]`` (cut to ``(OH, OW)``) holds, for every
 window at once, the input element that sits at offset ``(p, q)`` inside the window; forward
 reduces those views, backward writes gradients back through the same views.
@@ -19,13 +22,13 @@ The correction keeps the last window starting inside the input or its left paddi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from itertools import repeat
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 
 from ._checks import check_array, check_same_dtype, check_shape, pair
+from ._maxpool import MaxPoolArgmax, max_pool_backward_planes, max_pool_forward_planes
 
 
 class PoolGeometry(NamedTuple):
@@ -118,26 +121,20 @@ def _window_sum(buf: np.ndarray, g: PoolGeometry) -> np.ndarray:
     return total
 
 
-def _scatter_to_input(
-    grad: np.ndarray, factors: Iterable[np.ndarray | int], g: PoolGeometry
-) -> np.ndarray:
-    """Return the ``(N, C, H, W)`` input gradient when kernel position ``k`` of every window
-    receives ``grad * factors[k]`` (``grad: (N, C, OH, OW)``); overlapping windows add.
-
-    ``factors`` yields one factor per kernel position, in the order of ``_window_views``: a
-    mask of the windows whose maximum sits there, or 1 when every element shares alike.
-    """
+def _scatter_to_input(grad: np.ndarray, g: PoolGeometry) -> np.ndarray:
+    """Return the ``(N, C, H, W)`` input gradient when every element of window ``(i, j)``
+    receives ``grad[n, c, i, j]`` (``grad: (N, C, OH, OW)``); overlapping windows add."""
     shape = _buffer_shape(g)
     (kh, kw), (sh, sw) = g.kernel, g.stride
     overlapping = sh < kh or sw < kw
     # Windows that tile the buffer exactly write every element once: no zeroing needed.
     tiles = (sh, sw) == (kh, kw) and shape[2:] == (g.out_hw[0] * sh, g.out_hw[1] * sw)
     buf = np.empty(shape, dtype=grad.dtype) if tiles else np.zeros(shape, dtype=grad.dtype)
-    for view, factor in zip(_window_views(buf, g), factors, strict=True):
+    for view in _window_views(buf, g):
         if overlapping:
-            view += grad * factor
-        else:  # each element is written once: straight into the buffer, no temporary
-            np.multiply(grad, factor, out=view)
+            view += grad
+        else:  # each element is written once: a plain copy
+            np.copyto(view, grad)
     (ph, pw), (h, w) = g.padding, g.x_shape[2:]
     if shape == g.x_shape and g.padding == (0, 0):
         return buf
@@ -146,8 +143,7 @@ def _scatter_to_input(
 
 class MaxPoolCache(NamedTuple):
     geometry: PoolGeometry
-    xp: np.ndarray  # the input in its -inf padded buffer (the input itself without padding)
-    out: np.ndarray
+    argmax: MaxPoolArgmax  # where each window's first maximum sits (see _maxpool.py)
 
 
 def max_pool2d_forward(
@@ -162,30 +158,14 @@ def max_pool2d_forward(
 
     ``xp`` is ``x`` padded with ``-inf``. Shapes: ``x: (N, C, H, W)``, ``out: (N, C, OH, OW)``
     with ``OH`` as in the module docstring (``stride`` defaults to ``kernel_size``;
-    ``padding <= kernel_size // 2``). NaN propagates to the output, as in PyTorch.
+    ``padding <= kernel_size // 2``). NaN propagates to the output, as in PyTorch. The maxima
+    are separable (first along each row of the window, then down those row maxima); the
+    cache keeps only where each maximum came from, as small integers, not the input.
     """
     g = pool_geometry(x, kernel_size, stride, padding, ceil_mode)
-    xp = _padded(x, g, -np.inf)
-    views = _window_views(xp, g)
-    out = next(views).copy()
-    for view in views:
-        np.maximum(out, view, out=out)
-    return out, MaxPoolCache(g, xp, out)
-
-
-def _first_max_masks(xp: np.ndarray, out: np.ndarray, g: PoolGeometry) -> Iterator[np.ndarray]:
-    """For each kernel position in row-major order, the ``(N, C, OH, OW)`` mask of the windows
-    whose first maximum sits there."""
-    unclaimed = np.ones(out.shape, dtype=bool)  # windows whose maximum is not found yet
-    last = g.kernel[0] * g.kernel[1] - 1
-    for k, view in enumerate(_window_views(xp, g)):
-        if k == last:  # it holds the maximum of every window still unclaimed
-            yield unclaimed
-            return
-        wins = view == out
-        wins &= unclaimed  # a tie lost to an earlier position
-        unclaimed ^= wins
-        yield wins
+    n, c, h, w = g.x_shape
+    out, argmax = max_pool_forward_planes(x.reshape(n * c, h, w), g, _buffer_shape(g)[2:])
+    return out.reshape(n, c, *g.out_hw), MaxPoolCache(g, argmax)
 
 
 def max_pool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
@@ -197,9 +177,13 @@ def max_pool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
     tied, the first position in row-major order wins, as in PyTorch (``dx`` is unspecified for
     a window holding NaN). Returns ``dx: (N, C, H, W)``.
     """
-    g, out = cache.geometry, cache.out
-    check_shape(dout, out.shape, "dout")
-    return _scatter_to_input(dout, _first_max_masks(cache.xp, out, g), g)
+    g = cache.geometry
+    n, c, h, w = g.x_shape
+    check_shape(dout, (n, c, *g.out_hw), "dout")
+    planes = dout.reshape(n * c, *g.out_hw)
+    return max_pool_backward_planes(planes, cache.argmax, g, _buffer_shape(g)[2:]).reshape(
+        g.x_shape
+    )
 
 
 class AvgPoolCache(NamedTuple):
@@ -252,7 +236,7 @@ def avg_pool2d_backward(dout: np.ndarray, cache: AvgPoolCache) -> np.ndarray:
     g = cache.geometry
     check_shape(dout, (*g.x_shape[:2], *g.out_hw), "dout")
     share = dout / cache.divisor
-    return _scatter_to_input(share, repeat(1, g.kernel[0] * g.kernel[1]), g)
+    return _scatter_to_input(share, g)
 
 
 class GlobalAvgPoolCache(NamedTuple):
@@ -327,7 +311,7 @@ def subsampling_backward(
     g = cache.geometry
     check_shape(dout, cache.window_sum.shape, "dout")
     share = dout * cache.weight[:, None, None]
-    dx = _scatter_to_input(share, repeat(1, g.kernel[0] * g.kernel[1]), g)
+    dx = _scatter_to_input(share, g)
     dweight = np.einsum("ncij,ncij->c", dout, cache.window_sum)
     dbias = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dweight, dbias

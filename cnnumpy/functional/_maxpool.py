@@ -1,0 +1,188 @@
+"""The max-pooling kernel behind ``pool.max_pool2d_forward`` / ``max_pool2d_backward``.
+
+A window's maximum is taken in two separable steps, each over strided views of the planes
+(``P = N * C`` planes of ``(H, W)``, worked on in chunks of planes small enough to stay in the
+CPU's L2 cache):
+
+1. along each row: ``colmax[h, j] = max over q of xp[h, j*SW + q]``, ``(HU, OW)`` per plane,
+   with ``HU = (OH - 1) * SH + KH`` the rows that some window uses;
+2. down the columns of that: ``out[i, j] = max over p of colmax[i*SH + p, j]``.
+
+Each step also records where its maximum came from, as small unsigned integers (uint8 for
+kernels up to 256 wide or high): ``cols[h, j]``, the first ``q`` that reaches ``colmax[h, j]``,
+and ``rows[i, j]``, the first ``p`` that reaches ``out[i, j]``. A candidate replaces the running
+maximum only when strictly greater, so the first maximum wins on ties. Rows are searched
+first-to-last and, inside the winning row, columns first-to-last: that is the first maximum in
+row-major order over the window, PyTorch's rule. (Reducing down the columns first would
+instead pick the leftmost column holding the maximum, a different element on ties.)
+
+The backward runs the same two steps in reverse: ``dout`` goes to row ``i*SH + rows[i, j]`` of
+an ``(HU, OW)`` buffer, and from there each row's value goes to column ``j*SW + cols[h, j]``.
+Where windows overlap (stride < kernel) a kernel offset at or beyond the stride lands on an
+element that an earlier offset already wrote, so it adds; the offsets below the stride tile
+the buffer and assign. Masks are applied by multiplying with a boolean array: NumPy's
+``where=`` arguments are several times slower on random masks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+if TYPE_CHECKING:  # a runtime import would be circular: pool.py imports this module
+    from .pool import PoolGeometry
+
+# Input bytes per chunk of planes: with the chunk's temporaries (about as large again) it
+# stays in a 1 MiB L2 cache, and the per-chunk Python overhead stays a few percent.
+CHUNK_BYTES = 256 * 2**10
+
+
+class MaxPoolArgmax(NamedTuple):
+    """Where each maximum came from, as kernel offsets (see the module docstring)."""
+
+    rows: np.ndarray  # (P, OH, OW): the window's winning kernel row p
+    cols: np.ndarray  # (P, HU, OW): in buffer row h, the window's first maximal column q
+
+
+def _index_dtype(kernel_size: int) -> np.dtype:
+    """The smallest unsigned integer type that holds offsets ``0 .. kernel_size - 1``."""
+    return np.min_scalar_type(kernel_size - 1)
+
+
+def _taps(a: np.ndarray, axis: int, k: int, s: int, count: int) -> list[np.ndarray]:
+    """The ``k`` views ``a[..., o : o + (count - 1) * s + 1 : s, ...]`` along ``axis`` (1 or 2
+    of a 3-D array), one per kernel offset ``o``: view ``o`` holds offset ``o`` of every window."""
+    views = []
+    for o in range(k):
+        index = [slice(None)] * 3
+        index[axis] = slice(o, o + (count - 1) * s + 1, s)
+        views.append(a[tuple(index)])
+    return views
+
+
+def _max_with_argmax(
+    views: list[np.ndarray], out: np.ndarray, arg: np.ndarray, flag: np.ndarray, step: np.ndarray
+) -> None:
+    """``out = max(views)`` elementwise and ``arg`` = index of the first view reaching it.
+
+    ``flag`` (bool) and ``step`` (``arg``'s dtype) are scratch buffers of ``out``'s shape. Since
+    offsets are visited in increasing order, ``arg = max(arg, o * (view_o > out))`` records the
+    latest strict improvement with integer ops only. NaN propagates to ``out`` (np.maximum).
+    """
+    if len(views) == 1:
+        np.copyto(out, views[0])
+        arg.fill(0)
+        return
+    np.greater(views[1], views[0], out=flag)
+    np.maximum(views[0], views[1], out=out)
+    np.copyto(arg, flag)  # 1 where offset 1 won, else 0
+    for o in range(2, len(views)):
+        np.greater(views[o], out, out=flag)
+        np.maximum(out, views[o], out=out)
+        np.multiply(flag, arg.dtype.type(o), out=step)
+        np.maximum(arg, step, out=arg)
+
+
+def _scatter(
+    src: np.ndarray, arg: np.ndarray, targets: list[np.ndarray], s: int, mask: np.ndarray
+) -> None:
+    """``targets[o] (+)= src * (arg == o)`` for each offset ``o``: assign for ``o < s`` (those
+    views are disjoint), add for ``o >= s`` (they overlap views already written)."""
+    for o, target in enumerate(targets):
+        np.equal(arg, arg.dtype.type(o), out=mask)
+        if o < s:
+            np.multiply(src, mask, out=target)
+        else:
+            target += src * mask
+
+
+def max_pool_forward_planes(
+    x: np.ndarray, g: PoolGeometry, buffer_hw: tuple[int, int]
+) -> tuple[np.ndarray, MaxPoolArgmax]:
+    """Max-pool ``x: (P, H, W)`` (``P = N * C``); returns ``out: (P, OH, OW)`` and the argmax.
+
+    ``buffer_hw`` is the size of the ``-inf`` padded input that every window fits into; the
+    padding is done chunk by chunk, never for the whole input at once.
+    """
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = g.kernel, g.stride, g.padding, g.out_hw
+    planes, h, w = x.shape
+    hu = (oh - 1) * sh + kh
+    out = np.empty((planes, oh, ow), dtype=x.dtype)
+    arg = MaxPoolArgmax(
+        np.empty((planes, oh, ow), dtype=_index_dtype(kh)),
+        np.empty((planes, hu, ow), dtype=_index_dtype(kw)),
+    )
+    step = _chunk_planes(buffer_hw, x.itemsize)
+    padded = None
+    if buffer_hw != (h, w) or (ph, pw) != (0, 0):  # the margin stays -inf, chunk after chunk
+        padded = np.full((step, *buffer_hw), -np.inf, dtype=x.dtype)
+    colmax = np.empty((step, hu, ow), dtype=x.dtype)
+    flag = np.empty((step, hu, ow), dtype=bool)
+    scratch_cols = np.empty((step, hu, ow), dtype=arg.cols.dtype)
+    scratch_rows = np.empty((step, oh, ow), dtype=arg.rows.dtype)
+    for start in range(0, planes, step):
+        stop = min(start + step, planes)
+        b = stop - start
+        src = x[start:stop]
+        if padded is not None:
+            padded[:b, ph : ph + h, pw : pw + w] = src
+            src = padded[:b]
+        # Step 1, along the rows; step 2, down the columns of the row maxima.
+        cm = colmax[:b]
+        _max_with_argmax(
+            _taps(src[:, :hu], 2, kw, sw, ow), cm, arg.cols[start:stop], flag[:b], scratch_cols[:b]
+        )
+        _max_with_argmax(
+            _taps(cm, 1, kh, sh, oh),
+            out[start:stop],
+            arg.rows[start:stop],
+            flag[:b, :oh],
+            scratch_rows[:b],
+        )
+    return out, arg
+
+
+def max_pool_backward_planes(
+    dout: np.ndarray, arg: MaxPoolArgmax, g: PoolGeometry, buffer_hw: tuple[int, int]
+) -> np.ndarray:
+    """Route ``dout: (P, OH, OW)`` to each window's first maximum; returns ``dx: (P, H, W)``.
+
+    An element that is the maximum of several overlapping windows receives the sum of their
+    gradients.
+    """
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = g.kernel, g.stride, g.padding, g.out_hw
+    h, w = g.x_shape[2:]
+    planes = dout.shape[0]
+    hu = (oh - 1) * sh + kh
+    dx = np.empty((planes, h, w), dtype=dout.dtype)
+    # Windows that tile the buffer exactly write each element once; anything else leaves
+    # elements that no window (or only an adding offset) reaches, so those buffers start at 0.
+    rows_tile = kh == sh
+    tiles = rows_tile and kw == sw and buffer_hw == (oh * sh, ow * sw)
+    step = _chunk_planes(buffer_hw, dout.itemsize)
+    direct = buffer_hw == (h, w) and (ph, pw) == (0, 0)  # no margin: write into dx itself
+    padded = None if direct else np.empty((step, *buffer_hw), dtype=dout.dtype)
+    rowgrad = np.empty((step, hu, ow), dtype=dout.dtype)
+    mask = np.empty((step, hu, ow), dtype=bool)
+    for start in range(0, planes, step):
+        stop = min(start + step, planes)
+        b = stop - start
+        target = dx[start:stop] if direct else padded[:b]
+        rg = rowgrad[:b]
+        if not rows_tile:
+            rg.fill(0)
+        if not tiles:
+            target.fill(0)
+        _scatter(
+            dout[start:stop], arg.rows[start:stop], _taps(rg, 1, kh, sh, oh), sh, mask[:b, :oh]
+        )
+        _scatter(rg, arg.cols[start:stop], _taps(target[:, :hu], 2, kw, sw, ow), sw, mask[:b])
+        if not direct:
+            dx[start:stop] = target[:, ph : ph + h, pw : pw + w]
+    return dx
+
+
+def _chunk_planes(buffer_hw: tuple[int, int], itemsize: int) -> int:
+    """Planes per chunk: about ``CHUNK_BYTES`` of (padded) input, at least one plane."""
+    return max(1, CHUNK_BYTES // (buffer_hw[0] * buffer_hw[1] * itemsize))
