@@ -152,10 +152,14 @@ class Solver:
     def train(self) -> dict[str, list[float]]:
         """Run the remaining epochs; load the best state into the model; return the history."""
         self.optimizer.zero_grad()
-        while self.epoch < self.epochs and not self.stopped_early:
-            lr = float(self.optimizer.lr)
-            self._train_epoch()
-            self._end_epoch(lr)
+        self.model.set_input_grad(False)  # the data's gradient is never used
+        try:
+            while self.epoch < self.epochs and not self.stopped_early:
+                lr = float(self.optimizer.lr)
+                self._train_epoch()
+                self._end_epoch(lr)
+        finally:
+            self.model.set_input_grad(True)
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         return self.history

@@ -218,3 +218,13 @@ def test_rejects_bad_input(rng, forward, backward):
     out, cache = forward(x, w, b)
     with pytest.raises(ValueError, match=r"dout must have shape \(2, 4, 4, 4\)"):
         backward(out[:, :, 1:], cache)
+
+
+def test_backward_without_input_grad_gives_the_same_parameter_gradients(rng):
+    x, w, b = _arrays(rng, (3, 2, 9, 8), (4, 2, 3, 3), True)
+    out, cache = conv2d_forward(x, w, b, stride=2, padding=1)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout, cache)
+    skipped = conv2d_backward(dout, cache, input_grad=False)
+    assert skipped[0] is None and dx is not None
+    assert np.array_equal(skipped[1], dw) and np.array_equal(skipped[2], db)

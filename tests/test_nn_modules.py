@@ -126,3 +126,28 @@ def test_cross_entropy_module_and_predict(rng):
     assert_close(crit.backward(2.0), 2.0 * crit.backward(), rtol=1e-15)
     assert np.array_equal(crit.predict(scores), scores.argmax(1))
     assert np.array_equal(nn.MAPLoss().predict(scores), scores.argmin(1))
+
+
+def test_set_input_grad_skips_only_the_first_layers_dx(rng):
+    """A chain's first Conv2d returns no dx after set_input_grad(False); every parameter
+    gradient is unchanged, and a chain that starts with a Residual still returns dx."""
+    x = rng.standard_normal((2, 3, 8, 8))
+
+    def grads(model, enabled):
+        model.zero_grad()
+        model.set_input_grad(enabled)
+        out = model(x)
+        dx = model.backward(np.ones_like(out))
+        return dx, {k: p.grad.copy() for k, p in model.named_parameters()}
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, rng=rng), nn.ReLU(), nn.Conv2d(4, 2, 3, rng=rng))
+    model.to(np.float64)
+    dx, full = grads(model, True)
+    skipped_dx, skipped = grads(model, False)
+    assert dx.shape == x.shape and skipped_dx is None
+    assert not model[0].input_grad and model[2].input_grad
+    for name, grad in full.items():
+        assert np.array_equal(skipped[name], grad), name
+    residual_first = nn.Sequential(nn.Residual(nn.Conv2d(3, 3, 3, padding=1, rng=rng)))
+    residual_first.to(np.float64)
+    assert grads(residual_first, False)[0].shape == x.shape

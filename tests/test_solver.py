@@ -267,3 +267,19 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, uninterrupted, kill):
     assert resumed.keys() == uninterrupted.keys()
     for key, value in uninterrupted.items():
         assert np.array_equal(resumed[key], value), f"{key} differs after kill + resume"
+
+
+def test_training_skips_the_first_conv_dx_and_restores_it(data):
+    """While it trains, the Solver tells the model that the data's gradient is not needed;
+    afterwards the model's backward returns dx again."""
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, rng=rng), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(3 * 64, 10, rng=rng)).to(np.float64)  # fmt: skip
+    seen = []
+    conv_backward = model[0].backward
+    model[0].backward = lambda dout: seen.append(conv_backward(dout)) or seen[-1]
+    make_solver(data, model, epochs=1, verbose=False).train()
+    assert seen and all(dx is None for dx in seen)
+    assert model[0].input_grad
+    x = data.train[0][:2]
+    assert model.backward(np.ones_like(model(x))).shape == x.shape

@@ -90,9 +90,13 @@ def conv2d_forward(
 
 
 def conv2d_backward(
-    dout: np.ndarray, cache: Conv2dCache
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    dout: np.ndarray, cache: Conv2dCache, *, input_grad: bool = True
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """Gradients of ``conv2d_forward``; returns ``(dx, dweight, dbias)``, dbias None without bias.
+
+    With ``input_grad=False``, ``dx`` is not computed and None is returned in its place: a
+    network's first layer has no one to pass it to, and for a layer with few input channels it
+    is most of the backward's cost.
 
     Shapes: ``dout: (N, F, H', W')``; ``dx``, ``dweight``, ``dbias`` have the shapes of ``x``,
     ``weight``, ``bias``. Derivation, from the forward formula (one group; groups are
@@ -122,14 +126,15 @@ def conv2d_backward(
     dout_g = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(groups, f // groups, -1)
     w_mat = _weight_matrix(weight, groups)
     dweight = np.zeros_like(w_mat)
-    dxp = np.zeros_like(xp)
+    dxp = np.zeros_like(xp) if input_grad else None
     for chunk in _batch_chunks(xp, g):
         cols = im2col(xp[:, chunk], g)
         dout_chunk = dout_g[:, :, chunk.start * pixels : chunk.stop * pixels]
         dweight += dout_chunk @ cols.reshape(groups, -1, dout_chunk.shape[-1]).transpose(0, 2, 1)
-        dcols = w_mat.transpose(0, 2, 1) @ dout_chunk
-        col2im(dcols.reshape(cols.shape), g, out=dxp[:, chunk])
-    dx = crop_batch_major(dxp, g.pads, g.in_size)
+        if dxp is not None:
+            dcols = w_mat.transpose(0, 2, 1) @ dout_chunk
+            col2im(dcols.reshape(cols.shape), g, out=dxp[:, chunk])
+    dx = None if dxp is None else crop_batch_major(dxp, g.pads, g.in_size)
     dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None
     return dx, dweight.reshape(weight.shape), dbias
 

@@ -34,10 +34,18 @@ class Sequential(Module):
             x = layer(x)
         return x
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
         for layer in reversed(list(self.children())):
             dout = layer.backward(dout)
         return dout
+
+    def set_input_grad(self, enabled: bool) -> Module:
+        """The first child reads the chain's input, so the setting is its (see ``Module``)."""
+        self.input_grad = enabled
+        first = next(self.children(), None)
+        if first is not None:
+            first.set_input_grad(enabled)
+        return self
 
 
 class Concat(Module):

@@ -34,7 +34,7 @@ class _ConvNd(Module):
     def _params(self) -> tuple[np.ndarray, np.ndarray | None]:
         return self.weight.data, (self.bias.data if self.bias is not None else None)
 
-    def _accumulate(self, grads: tuple) -> np.ndarray:
+    def _accumulate(self, grads: tuple) -> np.ndarray | None:
         dx, dw, db = grads
         self.weight.grad += dw
         if self.bias is not None:
@@ -81,8 +81,9 @@ class Conv2d(_ConvNd):
         )  # fmt: skip
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self._accumulate(F.conv2d_backward(dout, self._cache))
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        """``dx`` (None after ``set_input_grad(False)``); accumulates the parameters' grads."""
+        return self._accumulate(F.conv2d_backward(dout, self._cache, input_grad=self.input_grad))
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"

@@ -23,6 +23,8 @@ class Module:
     """Base class. Subclasses set ``_buffer_names`` for non-trainable state (running statistics)."""
 
     _buffer_names: tuple[str, ...] = ()
+    # Whether ``backward`` must return dx; see ``set_input_grad``.
+    input_grad: bool = True
 
     def __init__(self) -> None:
         self.training = True
@@ -83,6 +85,19 @@ class Module:
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.zero_grad()
+
+    def set_input_grad(self, enabled: bool) -> Module:
+        """Say whether ``backward`` must return the gradient of this module's input.
+
+        The first layer of a network reads the data, whose gradient nobody uses, and for a
+        convolution with few input channels computing it is most of the backward (PyTorch
+        skips it too, as the input tensor does not require grad). With ``enabled=False`` a
+        ``Conv2d`` returns None from ``backward``; a chain passes the setting to the child that
+        reads its input. Other modules still compute it. The ``Solver`` disables it while it
+        trains.
+        """
+        self.input_grad = enabled
+        return self
 
     def to(self, dtype: type | np.dtype) -> Module:
         """Cast every parameter (and its gradient) and floating buffer to ``dtype``, in place."""
