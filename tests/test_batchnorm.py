@@ -6,6 +6,7 @@ from helpers import assert_close, check_backward, n, t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cnnumpy.functional import norm
 from cnnumpy.functional.norm import (
     batch_norm_backward,
     batch_norm_forward,
@@ -211,7 +212,7 @@ def test_inputs_not_mutated_and_new_stats_are_new(rng, ndim, mode, impl):
 def test_out_does_not_alias_the_cache(rng):
     x = rng.standard_normal((5, 3))
     out, cache, _, _ = batch_norm_forward(x, None, None, None, None, training=True)
-    assert not np.shares_memory(out, cache.xc)
+    assert not np.shares_memory(out, cache.x) and not np.shares_memory(out, x)
 
 
 def test_eval_without_running_stats_uses_batch_stats(rng):
@@ -272,3 +273,43 @@ def test_backward_rejects_mismatched_cache_or_dout(rng):
         spatial_batch_norm_backward(x2, cache2)
     with pytest.raises(ValueError, match=r"dout must have the forward output's shape \(4, 3\)"):
         batch_norm_backward(x2[:2], cache2)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 3 * 3 * 20 * 8, 2**20])
+@pytest.mark.parametrize("shape", [(7, 3, 4, 5), (50, 3)], ids=["spatial", "2-D"])
+@pytest.mark.parametrize("mode", MODES)
+def test_chunks_give_the_same_result(rng, monkeypatch, chunk_bytes, shape, mode):
+    # One sample per chunk, a few samples (a short last chunk), everything in one chunk; the
+    # spatial shape has K = H * W = 20 values per (sample, channel), so its per-channel sums
+    # take the np.vecdot path.
+    monkeypatch.setattr(norm, "CHUNK_BYTES", chunk_bytes)
+    x, w, b, rm, rv = make_inputs(rng, shape, mode, True, True)
+    dout = rng.standard_normal(shape)
+    kw = dict(training=mode == "train", momentum=0.3, eps=1e-4)
+    fast = run_both(FAST, x, w, b, rm, rv, dout, **kw)
+    naive = run_both(NAIVE, x, w, b, rm, rv, dout, **kw)
+    for name, a, e in zip(NAMES, fast, naive, strict=True):
+        if e is None:
+            assert a is None, name
+        else:
+            assert_close(a, e, rtol=1e-12, atol=1e-14, name=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_rows_match_torch(rng, dtype):
+    # Feature maps of 12 x 11 (the vecdot path) with a mean far from zero: the centring must
+    # come first, as in the naive form.
+    x = (rng.standard_normal((6, 4, 12, 11)) * 0.5 + 20.0).astype(dtype)
+    w, b = rng.standard_normal(4).astype(dtype), rng.standard_normal(4).astype(dtype)
+    rm, rv = np.zeros(4, dtype), np.ones(4, dtype)
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    got = run_both(FAST, x, w, b, rm, rv, dout, training=True)
+    tx, tw, tb = t(x), t(w), t(b)
+    trm, trv = t(rm, grad=False), t(rv, grad=False)
+    tout = F.batch_norm(tx, trm, trv, tw, tb, training=True)
+    tout.backward(torch.tensor(dout))
+    want = [n(tout), n(trm), n(trv), n(tx.grad), n(tw.grad), n(tb.grad)]
+    rtol, atol = (1e-4, 1e-5) if dtype == np.float32 else (1e-12, 1e-12)
+    for name, a, e in zip(NAMES, got, want, strict=True):
+        assert a.dtype == dtype, name
+        assert_close(a, e, rtol=rtol, atol=atol, name=name)
