@@ -6,7 +6,7 @@ from helpers import assert_close, check_backward, n, t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnumpy.functional import norm
+from cnnumpy.functional import _bn_passes, _parallel
 from cnnumpy.functional.norm import (
     batch_norm_backward,
     batch_norm_forward,
@@ -282,7 +282,7 @@ def test_chunks_give_the_same_result(rng, monkeypatch, chunk_bytes, shape, mode)
     # One sample per chunk, a few samples (a short last chunk), everything in one chunk; the
     # spatial shape has K = H * W = 20 values per (sample, channel), so its per-channel sums
     # take the np.vecdot path.
-    monkeypatch.setattr(norm, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(_bn_passes, "CHUNK_BYTES", chunk_bytes)
     x, w, b, rm, rv = make_inputs(rng, shape, mode, True, True)
     dout = rng.standard_normal(shape)
     kw = dict(training=mode == "train", momentum=0.3, eps=1e-4)
@@ -313,3 +313,19 @@ def test_long_rows_match_torch(rng, dtype):
     for name, a, e in zip(NAMES, got, want, strict=True):
         assert a.dtype == dtype, name
         assert_close(a, e, rtol=rtol, atol=atol, name=name)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_threads_give_identical_results(rng, monkeypatch, mode):
+    # Per-chunk partial sums are added in chunk order whatever the number of threads, so 1, 2
+    # and 3 threads give bit-identical results.
+    monkeypatch.setattr(_bn_passes, "CHUNK_BYTES", 2 * 3 * 20 * 4)
+    x, w, b, rm, rv = make_inputs(rng, (9, 3, 4, 5), mode, True, True, np.float32)
+    dout = rng.standard_normal(x.shape).astype(np.float32)
+    results = []
+    for threads in [1, 2, 3]:
+        monkeypatch.setattr(_parallel, "THREADS", threads)
+        results.append(run_both(FAST, x, w, b, rm, rv, dout, training=mode == "train"))
+    for other in results[1:]:
+        for name, a, e in zip(NAMES, other, results[0], strict=True):
+            assert (a is None and e is None) or np.array_equal(a, e), name

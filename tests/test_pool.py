@@ -6,7 +6,7 @@ from helpers import assert_close, check_backward, n, t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnumpy.functional import _maxpool
+from cnnumpy.functional import _maxpool, _parallel
 from cnnumpy.functional.pool import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -520,3 +520,20 @@ def test_max_pool_nan_propagates_with_padding_and_overlap(rng):
         np.testing.assert_array_equal(out, F.max_pool2d(torch.tensor(x), **kw).numpy())
         assert np.isnan(out).any()
         assert max_pool2d_backward(np.ones_like(out), cache).shape == x.shape
+
+
+def test_max_pool_threads_give_identical_results(rng, monkeypatch):
+    # Chunks shared out between 1, 2 or 3 threads: each writes its own planes, so the results
+    # are bit-identical.
+    monkeypatch.setattr(_maxpool, "CHUNK_BYTES", 3 * 9 * 8 * 8)
+    x = max_pool_data(rng, (4, 5, 9, 8), "ties", np.float64)
+    kw = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}
+    dout = rng.standard_normal(max_pool2d_forward(x, **kw)[0].shape)
+    results = []
+    for threads in [1, 2, 3]:
+        monkeypatch.setattr(_parallel, "THREADS", threads)
+        out, cache = max_pool2d_forward(x, **kw)
+        results.append((out, max_pool2d_backward(dout, cache)))
+    for out, dx in results[1:]:
+        np.testing.assert_array_equal(out, results[0][0])
+        np.testing.assert_array_equal(dx, results[0][1])

@@ -21,14 +21,18 @@ an ``(HU, OW)`` buffer, and from there each row's value goes to column ``j*SW + 
 Where windows overlap (stride < kernel) a kernel offset at or beyond the stride lands on an
 element that an earlier offset already wrote, so it adds; the offsets below the stride tile
 the buffer and assign. Masks are applied by multiplying with a boolean array: NumPy's
-``where=`` arguments are several times slower on random masks.
+``where=`` arguments are several times slower on random masks. The chunks are shared out
+between threads (``_parallel.map_runs``); each writes its own planes of the results.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+from ._parallel import map_runs
 
 if TYPE_CHECKING:  # a runtime import would be circular: pool.py imports this module
     from .pool import PoolGeometry
@@ -113,33 +117,35 @@ def max_pool_forward_planes(
         np.empty((planes, oh, ow), dtype=_index_dtype(kh)),
         np.empty((planes, hu, ow), dtype=_index_dtype(kw)),
     )
-    step = _chunk_planes(buffer_hw, x.itemsize)
-    padded = None
-    if buffer_hw != (h, w) or (ph, pw) != (0, 0):  # the margin stays -inf, chunk after chunk
-        padded = np.full((step, *buffer_hw), -np.inf, dtype=x.dtype)
-    colmax = np.empty((step, hu, ow), dtype=x.dtype)
-    flag = np.empty((step, hu, ow), dtype=bool)
-    scratch_cols = np.empty((step, hu, ow), dtype=arg.cols.dtype)
-    scratch_rows = np.empty((step, oh, ow), dtype=arg.rows.dtype)
-    for start in range(0, planes, step):
-        stop = min(start + step, planes)
-        b = stop - start
-        src = x[start:stop]
-        if padded is not None:
-            padded[:b, ph : ph + h, pw : pw + w] = src
-            src = padded[:b]
-        # Step 1, along the rows; step 2, down the columns of the row maxima.
-        cm = colmax[:b]
-        _max_with_argmax(
-            _taps(src[:, :hu], 2, kw, sw, ow), cm, arg.cols[start:stop], flag[:b], scratch_cols[:b]
-        )
-        _max_with_argmax(
-            _taps(cm, 1, kh, sh, oh),
-            out[start:stop],
-            arg.rows[start:stop],
-            flag[:b, :oh],
-            scratch_rows[:b],
-        )
+    chunks = _plane_chunks(planes, buffer_hw, x.itemsize)
+    needs_margin = buffer_hw != (h, w) or (ph, pw) != (0, 0)
+
+    def run(part: Sequence[slice]) -> list[None]:
+        step = part[0].stop - part[0].start  # the largest chunk
+        padded = None
+        if needs_margin:  # the margin stays -inf, chunk after chunk
+            padded = np.full((step, *buffer_hw), -np.inf, dtype=x.dtype)
+        colmax = np.empty((step, hu, ow), dtype=x.dtype)
+        flag = np.empty((step, hu, ow), dtype=bool)
+        scratch_cols = np.empty((step, hu, ow), dtype=arg.cols.dtype)
+        scratch_rows = np.empty((step, oh, ow), dtype=arg.rows.dtype)
+        for rows in part:
+            b = rows.stop - rows.start
+            src = x[rows]
+            if padded is not None:
+                padded[:b, ph : ph + h, pw : pw + w] = src
+                src = padded[:b]
+            # Step 1, along the rows; step 2, down the columns of the row maxima.
+            cm = colmax[:b]
+            _max_with_argmax(
+                _taps(src[:, :hu], 2, kw, sw, ow), cm, arg.cols[rows], flag[:b], scratch_cols[:b]
+            )
+            _max_with_argmax(
+                _taps(cm, 1, kh, sh, oh), out[rows], arg.rows[rows], flag[:b, :oh], scratch_rows[:b]
+            )
+        return [None] * len(part)
+
+    map_runs(run, chunks)
     return out, arg
 
 
@@ -160,29 +166,33 @@ def max_pool_backward_planes(
     # elements that no window (or only an adding offset) reaches, so those buffers start at 0.
     rows_tile = kh == sh
     tiles = rows_tile and kw == sw and buffer_hw == (oh * sh, ow * sw)
-    step = _chunk_planes(buffer_hw, dout.itemsize)
     direct = buffer_hw == (h, w) and (ph, pw) == (0, 0)  # no margin: write into dx itself
-    padded = None if direct else np.empty((step, *buffer_hw), dtype=dout.dtype)
-    rowgrad = np.empty((step, hu, ow), dtype=dout.dtype)
-    mask = np.empty((step, hu, ow), dtype=bool)
-    for start in range(0, planes, step):
-        stop = min(start + step, planes)
-        b = stop - start
-        target = dx[start:stop] if direct else padded[:b]
-        rg = rowgrad[:b]
-        if not rows_tile:
-            rg.fill(0)
-        if not tiles:
-            target.fill(0)
-        _scatter(
-            dout[start:stop], arg.rows[start:stop], _taps(rg, 1, kh, sh, oh), sh, mask[:b, :oh]
-        )
-        _scatter(rg, arg.cols[start:stop], _taps(target[:, :hu], 2, kw, sw, ow), sw, mask[:b])
-        if not direct:
-            dx[start:stop] = target[:, ph : ph + h, pw : pw + w]
+
+    def run(part: Sequence[slice]) -> list[None]:
+        step = part[0].stop - part[0].start  # the largest chunk
+        padded = None if direct else np.empty((step, *buffer_hw), dtype=dout.dtype)
+        rowgrad = np.empty((step, hu, ow), dtype=dout.dtype)
+        mask = np.empty((step, hu, ow), dtype=bool)
+        for rows in part:
+            b = rows.stop - rows.start
+            target = dx[rows] if padded is None else padded[:b]
+            rg = rowgrad[:b]
+            if not rows_tile:
+                rg.fill(0)
+            if not tiles:
+                target.fill(0)
+            _scatter(dout[rows], arg.rows[rows], _taps(rg, 1, kh, sh, oh), sh, mask[:b, :oh])
+            _scatter(rg, arg.cols[rows], _taps(target[:, :hu], 2, kw, sw, ow), sw, mask[:b])
+            if padded is not None:
+                dx[rows] = target[:, ph : ph + h, pw : pw + w]
+        return [None] * len(part)
+
+    map_runs(run, _plane_chunks(planes, buffer_hw, dout.itemsize))
     return dx
 
 
-def _chunk_planes(buffer_hw: tuple[int, int], itemsize: int) -> int:
-    """Planes per chunk: about ``CHUNK_BYTES`` of (padded) input, at least one plane."""
-    return max(1, CHUNK_BYTES // (buffer_hw[0] * buffer_hw[1] * itemsize))
+def _plane_chunks(planes: int, buffer_hw: tuple[int, int], itemsize: int) -> list[slice]:
+    """Slices of the planes, each about ``CHUNK_BYTES`` of (padded) input, at least one plane;
+    only the last may be shorter."""
+    step = max(1, CHUNK_BYTES // (buffer_hw[0] * buffer_hw[1] * itemsize))
+    return [slice(start, min(start + step, planes)) for start in range(0, planes, step)]

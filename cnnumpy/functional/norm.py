@@ -4,7 +4,8 @@ normalisation across channels.
 Batch norm is written in the compact closed form, with as few passes over memory as the maths
 allows: the input is seen as ``(N, C, K)`` (``K = H * W``, or 1 for 2-D input), per-channel sums
 are SIMD dot products along ``K``, and every full-size step runs in place over chunks of samples
-that fit in the L2 cache. The forward reads x three times (mean, centred variance, output) and
+that fit in the L2 cache, shared out between threads (``_bn_passes.py``). The forward reads x
+three times (mean, centred variance, output) and
 writes only the output; the cache keeps a reference to x, not a centred copy (x must not be
 modified before the backward, as for every cached input). ``norm_naive.py`` holds the
 step-by-step computational-graph form (and a channel loop for local response norm) that these
@@ -18,11 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _bn_passes as passes
 from ._checks import check_array, check_same_dtype
-
-# Samples per chunk: about this many bytes of x, so that a chunk and its temporaries stay in
-# the L2 cache while several in-place operations run over it.
-CHUNK_BYTES = 256 * 2**10
 
 
 class BatchNormCache(NamedTuple):
@@ -32,36 +30,6 @@ class BatchNormCache(NamedTuple):
     weight: np.ndarray | None
     has_bias: bool
     batch_stats: bool  # normalised with the batch's own statistics, so gradients flow through them
-
-
-def _as_3d(a: np.ndarray) -> np.ndarray:
-    """``(N, C)`` or ``(N, C, H, W)`` as ``(N, C, K)``: channel-wise work over one inner axis."""
-    return a.reshape(a.shape[0], a.shape[1], -1)
-
-
-def _chunks(a3: np.ndarray) -> list[slice]:
-    """Slices of the batch axis of ``a3: (N, C, K)``, each about ``CHUNK_BYTES`` of it."""
-    n = a3.shape[0]
-    step = max(1, CHUNK_BYTES // max(a3[:1].nbytes, 1))
-    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
-
-
-def _channel_dot(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
-    """``sum(a * b)`` over axes 0 and 2 of ``(N, C, K)`` arrays: ``(C,)``, no full-size temporary.
-
-    ``np.vecdot`` runs a SIMD dot product along each ``K`` row; for short rows (K = 1 in the
-    2-D case) einsum's reduction is faster than a call per row.
-    """
-    if a3.shape[2] < 16:
-        return np.einsum("nck,nck->c", a3, b3)
-    return np.vecdot(a3, b3).sum(axis=0)
-
-
-def _channel_sum(a3: np.ndarray) -> np.ndarray:
-    """``sum(a)`` over axes 0 and 2 of ``a3: (N, C, K)``: ``(C,)``."""
-    if a3.shape[2] < 16:
-        return a3.sum(axis=(0, 2))
-    return np.vecdot(a3, np.ones(a3.shape[2], dtype=a3.dtype)).sum(axis=0)
 
 
 def _check_batch_norm_args(
@@ -117,19 +85,12 @@ def _forward(x, weight, bias, running_mean, running_var, training, momentum, eps
     use_batch, momentum, eps = _check_batch_norm_args(
         x, weight, bias, running_mean, running_var, training, momentum, eps, x.ndim
     )
-    x3 = _as_3d(x)
-    chunks = _chunks(x3)
-    scratch = np.empty_like(x3[chunks[0]])
+    x3 = passes.as_3d(x)
     if use_batch:
         m = x3.shape[0] * x3.shape[2]
-        mean = _channel_sum(x3) / m
+        mean = passes.channel_sum(x3) / m
         # Two-pass variance (sum of squared deviations): no cancellation as in E[x^2] - E[x]^2.
-        # x - mean lives only in an L2-sized scratch, one chunk at a time.
-        squares = np.zeros_like(mean)
-        for rows in chunks:
-            xc = np.subtract(x3[rows], mean[:, None], out=scratch[: rows.stop - rows.start])
-            squares += _channel_dot(xc, xc)
-        var = squares / m
+        var = passes.centred_squares(x3, mean) / m
         invstd = 1.0 / np.sqrt(var + eps)
         if running_mean is not None:
             new_mean = (1.0 - momentum) * running_mean + momentum * mean
@@ -140,15 +101,8 @@ def _forward(x, weight, bias, running_mean, running_var, training, momentum, eps
         mean = running_mean.copy()
         invstd = 1.0 / np.sqrt(running_var + eps)
         new_mean, new_var = running_mean.copy(), running_var.copy()
-    # out = (x - mean) * (weight * invstd) + bias, in place, chunk by chunk: one pass over
-    # memory, and the centring stays the first operation (no cancellation for large means).
-    scale = (invstd if weight is None else weight * invstd)[:, None]
-    out3 = np.empty_like(x3)
-    for rows in chunks:
-        o = np.subtract(x3[rows], mean[:, None], out=out3[rows])
-        o *= scale
-        if bias is not None:
-            o += bias[:, None]
+    # Normalising and scaling in one pass: out = (x - mean) * (weight * invstd) + bias.
+    out3 = passes.normalise(x3, mean, invstd if weight is None else weight * invstd, bias)
     cache = BatchNormCache(x, mean, invstd, weight, bias is not None, use_batch)
     return out3.reshape(x.shape), cache, new_mean, new_var
 
@@ -206,14 +160,8 @@ def _backward(dout: np.ndarray, cache: BatchNormCache):
     x, mean, invstd, weight = cache.x, cache.mean, cache.invstd, cache.weight
     if dout.shape != x.shape:
         raise ValueError(f"dout must have the forward output's shape {x.shape}, got {dout.shape}")
-    x3, dout3 = _as_3d(x), _as_3d(dout)
-    chunks = _chunks(x3)
-    scratch = np.empty_like(x3[chunks[0]])
-    sum_dout = _channel_sum(dout3)
-    sum_dout_xc = np.zeros_like(invstd)  # sum(dout * (x - mean)), chunk by chunk
-    for rows in chunks:
-        xc = np.subtract(x3[rows], mean[:, None], out=scratch[: rows.stop - rows.start])
-        sum_dout_xc += _channel_dot(dout3[rows], xc)
+    x3, dout3 = passes.as_3d(x), passes.as_3d(dout)
+    sum_dout, sum_dout_xc = passes.backward_sums(x3, dout3, mean)
     sum_dout_xhat = sum_dout_xc * invstd
     scale = invstd if weight is None else weight * invstd
     if not cache.batch_stats:
@@ -222,15 +170,8 @@ def _backward(dout: np.ndarray, cache: BatchNormCache):
         m = x3.shape[0] * x3.shape[2]
         # dx = scale * (dout - sum(dout)/m - xhat * sum(dout*xhat)/m), built up in place, with
         # xhat = (x - mean) * invstd folded into the per-channel factor.
-        centred_factor = (-sum_dout_xhat * invstd / m)[:, None]
-        shift, scale = (sum_dout / m)[:, None], scale[:, None]
-        dx3 = np.empty_like(x3)
-        for rows in chunks:
-            d = np.subtract(x3[rows], mean[:, None], out=dx3[rows])
-            d *= centred_factor
-            d += dout3[rows]
-            d -= shift
-            d *= scale
+        centred_factor = -sum_dout_xhat * invstd / m
+        dx3 = passes.input_grad(x3, dout3, mean, centred_factor, sum_dout / m, scale)
     dweight = sum_dout_xhat if weight is not None else None
     dbias = sum_dout if cache.has_bias else None
     return dx3.reshape(x.shape), dweight, dbias

@@ -1,0 +1,142 @@
+"""The full-size passes of batch norm (``norm.py``), over chunks of samples on a few threads.
+
+Every array here is an input seen as ``(N, C, K)``: ``K = H * W`` for spatial batch norm, 1 for
+2-D input. Per-channel vectors ``(C,)`` broadcast as ``(C, 1)``. Each pass reads memory once;
+within a pass, the element-wise steps run in place on a chunk of samples of about
+``CHUNK_BYTES``, which stays in the L2 cache between steps. The chunks are shared out between
+threads (``_parallel.map_runs``); per-chunk partial sums are added in chunk order, so results do
+not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._parallel import map_runs
+
+# Bytes of x per chunk: a chunk and a scratch chunk stay in a 512 KiB L2 cache.
+CHUNK_BYTES = 256 * 2**10
+
+
+def as_3d(a: np.ndarray) -> np.ndarray:
+    """``(N, C)`` or ``(N, C, H, W)`` as ``(N, C, K)``: channel-wise work over one inner axis."""
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def _chunks(a3: np.ndarray) -> list[slice]:
+    """Slices of the batch axis of ``a3: (N, C, K)``, each about ``CHUNK_BYTES`` of it."""
+    n = a3.shape[0]
+    step = max(1, CHUNK_BYTES // max(a3[:1].nbytes, 1))
+    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+def _channel_dot(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
+    """``sum(a * b)`` over axes 0 and 2 of ``(n, C, K)`` arrays: ``(C,)``, no full-size temporary.
+
+    ``np.vecdot`` runs a SIMD dot product along each ``K`` row; for short rows (K = 1 in the
+    2-D case) einsum's reduction is faster than a call per row.
+    """
+    if a3.shape[2] < 16:
+        return np.einsum("nck,nck->c", a3, b3)
+    return np.vecdot(a3, b3).sum(axis=0)
+
+
+def _channel_sum(a3: np.ndarray) -> np.ndarray:
+    """``sum(a)`` over axes 0 and 2 of ``a3: (n, C, K)``: ``(C,)``."""
+    if a3.shape[2] < 16:
+        return a3.sum(axis=(0, 2))
+    return np.vecdot(a3, np.ones(a3.shape[2], dtype=a3.dtype)).sum(axis=0)
+
+
+def _in_order_sum(parts: list[np.ndarray]) -> np.ndarray:
+    total = parts[0].copy()
+    for part in parts[1:]:
+        total += part
+    return total
+
+
+def channel_sum(a3: np.ndarray) -> np.ndarray:
+    """``sum(a)`` per channel: ``(C,)``."""
+    return _in_order_sum(map_runs(lambda part: [_channel_sum(a3[r]) for r in part], _chunks(a3)))
+
+
+def centred_squares(x3: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """``sum((x - mean) ** 2)`` per channel: ``(C,)``; ``x - mean`` exists only chunk-sized."""
+
+    def run(part: Sequence[slice]) -> list[np.ndarray]:
+        scratch = np.empty_like(x3[part[0]])
+        sums = []
+        for rows in part:
+            xc = np.subtract(x3[rows], mean[:, None], out=scratch[: rows.stop - rows.start])
+            sums.append(_channel_dot(xc, xc))
+        return sums
+
+    return _in_order_sum(map_runs(run, _chunks(x3)))
+
+
+def normalise(
+    x3: np.ndarray, mean: np.ndarray, scale: np.ndarray, bias: np.ndarray | None
+) -> np.ndarray:
+    """``out = (x - mean) * scale + bias`` (bias may be None), a new ``(N, C, K)`` array.
+
+    The centring comes first, as in the formula: ``x * scale + (bias - mean * scale)`` would
+    save a step but lose digits to cancellation when ``|mean|`` is large against the spread.
+    """
+    out3 = np.empty_like(x3)
+    mean2, scale2 = mean[:, None], scale[:, None]
+    bias2 = None if bias is None else bias[:, None]
+
+    def run(part: Sequence[slice]) -> list[None]:
+        for rows in part:
+            o = np.subtract(x3[rows], mean2, out=out3[rows])
+            o *= scale2
+            if bias2 is not None:
+                o += bias2
+        return [None] * len(part)
+
+    map_runs(run, _chunks(x3))
+    return out3
+
+
+def backward_sums(
+    x3: np.ndarray, dout3: np.ndarray, mean: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(sum(dout), sum(dout * (x - mean)))`` per channel, in one pass over x and dout."""
+
+    def run(part: Sequence[slice]) -> list[tuple[np.ndarray, np.ndarray]]:
+        scratch = np.empty_like(x3[part[0]])
+        sums = []
+        for rows in part:
+            xc = np.subtract(x3[rows], mean[:, None], out=scratch[: rows.stop - rows.start])
+            sums.append((_channel_sum(dout3[rows]), _channel_dot(dout3[rows], xc)))
+        return sums
+
+    parts = map_runs(run, _chunks(x3))
+    return _in_order_sum([p[0] for p in parts]), _in_order_sum([p[1] for p in parts])
+
+
+def input_grad(
+    x3: np.ndarray,
+    dout3: np.ndarray,
+    mean: np.ndarray,
+    centred_factor: np.ndarray,
+    shift: np.ndarray,
+    scale: np.ndarray,
+) -> np.ndarray:
+    """``dx = ((x - mean) * centred_factor + dout - shift) * scale``, a new ``(N, C, K)`` array."""
+    dx3 = np.empty_like(x3)
+    mean2, factor2, shift2, scale2 = (v[:, None] for v in (mean, centred_factor, shift, scale))
+
+    def run(part: Sequence[slice]) -> list[None]:
+        for rows in part:
+            d = np.subtract(x3[rows], mean2, out=dx3[rows])
+            d *= factor2
+            d += dout3[rows]
+            d -= shift2
+            d *= scale2
+        return [None] * len(part)
+
+    map_runs(run, _chunks(x3))
+    return dx3
