@@ -18,10 +18,14 @@ def _pyplot():
 
 
 def plot_learning_curves(
-    history: Mapping[str, Sequence[float]], path: str | Path, title: str = ""
+    history: Mapping[str, Sequence[float]],
+    path: str | Path,
+    title: str = "",
+    best_epoch: int | None = None,
 ) -> Path:
     """Two panels: the training loss per iteration (with a moving average) and the train and
-    validation accuracy per epoch."""
+    validation accuracy per epoch, with a dotted line at ``best_epoch`` (the checkpoint kept)
+    when given."""
     plt = _pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     loss = np.asarray(history.get("loss", []), dtype=float)
@@ -39,6 +43,8 @@ def plot_learning_curves(
         acc = np.asarray(history.get(key, []), dtype=float)
         if acc.size:
             ax_acc.plot(np.arange(1, acc.size + 1), 100 * acc, marker="o", label=label)
+    if best_epoch:
+        ax_acc.axvline(best_epoch, color="0.4", linestyle=":", label=f"best (epoch {best_epoch})")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     ax_acc.xaxis.get_major_locator().set_params(integer=True)
     ax_acc.grid(alpha=0.3)

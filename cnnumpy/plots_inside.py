@@ -241,7 +241,8 @@ def plot_feature_maps(
         big = np.kron(maps, np.ones((1, scale, scale)))
         gap = max(1, big.shape[-1] // 10)
         mosaic = _tile(big, len(big), gap, np.nan)
-        cmap = plt.get_cmap("gray").with_extremes(bad="white")
+        # Gaps in pale blue: white or black would merge with a map at either end of the scale.
+        cmap = plt.get_cmap("gray").with_extremes(bad="#c9d6e8")
         im = ax.imshow(mosaic, cmap=cmap, interpolation="nearest")
         fig.colorbar(im, ax=ax, fraction=0.015, pad=0.01).ax.tick_params(labelsize=6)
         _plain(ax)

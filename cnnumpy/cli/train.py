@@ -206,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     test_acc = solver.check_accuracy(*data.test)
     plot = plot_learning_curves(history, out / "learning_curves.png",
-                                title=f"{args.model} on {args.dataset}")  # fmt: skip
+                                title=f"{args.model} on {args.dataset}",
+                                best_epoch=solver.best_epoch)  # fmt: skip
     result = {
         "model": args.model, "dataset": args.dataset, "augment": args.augment,
         "test_accuracy": test_acc,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import CheckpointError, load_checkpoint
 from ..data import Normalization
 from ..plots import plot_learning_curves
 from ..plots_inside import (
@@ -50,6 +51,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size")
     add_data_arguments(p)
     p.set_defaults(func=run)
+
+
+def _whole_history(checkpoint: Path, meta: dict) -> dict:
+    """The run's history up to its last epoch: ``best.npz`` stops at the best epoch, so the
+    ``last.npz`` beside it is read when it belongs to the same run (same config)."""
+    last = checkpoint.parent / "last.npz"
+    if last.is_file() and last.resolve() != checkpoint.resolve():
+        try:
+            last_meta = load_checkpoint(last)
+        except CheckpointError:
+            return meta["history"]
+        if last_meta["extra"].get("config") == meta["extra"].get("config"):
+            return last_meta["history"]
+    return meta["history"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,8 +113,10 @@ def run(args: argparse.Namespace) -> int:
         f"{where}: the {len(worst)} most confident of {wrong} mistakes",
     ))  # fmt: skip
 
-    written.append(plot_learning_curves(meta["history"], out / "learning_curves.png",
-                                        title=f"{name} on {dataset}"))  # fmt: skip
+    written.append(plot_learning_curves(
+        _whole_history(Path(args.checkpoint), meta), out / "learning_curves.png",
+        title=f"{name} on {dataset}", best_epoch=meta["epoch"],
+    ))  # fmt: skip
     for path in written:
         print(f"wrote {path}")
     return 0
