@@ -102,3 +102,15 @@ def test_probabilities_and_most_confident_errors():
     assert most_confident_errors(probs, y, 2).tolist() == [3, 1]
     assert most_confident_errors(probs, y, 10).tolist() == [3, 1, 2]
     assert predicts_argmin(nn.MAPLoss()) and not predicts_argmin(nn.CrossEntropyLoss())
+
+
+def test_learning_curves_come_from_the_whole_run(run_dir):
+    """best.npz stops at the best epoch; the curves read the same run's last.npz."""
+    from cnnumpy.checkpoint import load_checkpoint
+    from cnnumpy.cli.visualize import _whole_history
+
+    best = load_checkpoint(run_dir / "best.npz")
+    last = load_checkpoint(run_dir / "last.npz")
+    assert _whole_history(run_dir / "best.npz", best) == last["history"]
+    assert len(last["history"]["val_acc"]) == 2
+    assert _whole_history(run_dir / "last.npz", last) == last["history"]
