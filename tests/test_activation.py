@@ -347,3 +347,10 @@ def test_rejects_bad_input(rng):
         noisy_relu_forward(x)
     with pytest.raises(TypeError, match="numpy.random.Generator"):
         noisy_relu_forward(x, rng=np.random.RandomState(0))
+
+
+def test_relu_non_finite_values_match_torch():
+    x = np.array([np.nan, -np.inf, np.inf, -1.0, 0.0, 2.0])
+    out, cache = relu_forward(x)
+    np.testing.assert_array_equal(out, torch.relu(torch.tensor(x)).numpy())
+    np.testing.assert_array_equal(relu_backward(np.ones_like(x), cache), [0, 0, 1, 0, 0, 1])
