@@ -4,7 +4,10 @@
 Each case times one training step of the layer: the forward and the backward (``dx``, and for
 batch norm also ``dweight`` and ``dbias``). The two libraries are timed alternately in one run,
 so a busy machine slows both alike; the median of the timed calls is reported, with the ratio
-cnnumpy / PyTorch that the bars of issue 8 are stated in.
+cnnumpy / PyTorch that the bars of issue 8 are stated in. Both libraries use the cores this
+process may run on (cnnumpy's kernels: ``CNNUMPY_NUM_THREADS`` overrides). A machine busy with
+other work slows PyTorch's threads more than cnnumpy's, flattering the ratio: quote the load
+average printed at the end.
 
     .venv/bin/python benchmarks/bench_pool_bn.py [--repeats 15] [--warmup 3] [--only pool]
 """
@@ -21,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnnumpy.functional import _parallel
 from cnnumpy.functional.norm import spatial_batch_norm_backward, spatial_batch_norm_forward
 from cnnumpy.functional.pool import max_pool2d_backward, max_pool2d_forward
 
@@ -105,8 +109,9 @@ def main() -> None:
     torch.set_num_threads(cores)
     print(
         f"{platform.processor() or platform.machine()}, {cores} cores; numpy {np.__version__}, "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads); float32 x of shape "
-        f"{SHAPE}, median of {args.repeats} after {args.warmup} warm-up calls"
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), cnnumpy kernels on "
+        f"{_parallel.THREADS} threads; float32 x of shape {SHAPE}, median of {args.repeats} "
+        f"after {args.warmup} warm-up calls"
     )
     rng = np.random.default_rng(0)
     x = rng.standard_normal(SHAPE, dtype=np.float32)

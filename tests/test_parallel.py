@@ -3,51 +3,50 @@ import threading
 import pytest
 
 from cnnumpy.functional import _parallel
-from cnnumpy.functional._parallel import map_runs
+from cnnumpy.functional._parallel import map_chunks
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3, 8])
-@pytest.mark.parametrize("count", [1, 2, 7])
-def test_map_runs_returns_every_chunk_in_order(monkeypatch, threads, count):
+@pytest.mark.parametrize("count", [1, 2, 7, 40])
+def test_map_chunks_returns_every_chunk_in_order(monkeypatch, threads, count):
     monkeypatch.setattr(_parallel, "THREADS", threads)
     chunks = [slice(2 * i, 2 * i + 2) for i in range(count)]
-    seen = []
+    started = []
 
-    def run(part):
-        seen.append(threading.current_thread().name)
-        return [(c.start, len(part)) for c in part]
+    def start():
+        started.append(threading.current_thread().name)
+        return lambda chunk: (chunk.start, threading.current_thread().name)
 
-    results = map_runs(run, chunks)
-    assert [start for start, _ in results] == [c.start for c in chunks]
-    assert len(seen) == min(threads, count)  # one call per contiguous part
-    sizes = {size for _, size in results}
-    assert max(sizes) - min(sizes) <= 1  # the parts are balanced
+    results = map_chunks(start, chunks)
+    assert [first for first, _ in results] == [c.start for c in chunks]
+    assert len(started) == min(threads, count)  # one work function (scratch) per thread
+    assert {name for _, name in results} <= set(started)
 
 
-def test_map_runs_nested_call_runs_inline(monkeypatch):
+def test_map_chunks_nested_call_runs_inline(monkeypatch):
     # A kernel called from inside a pool thread must not wait on the pool it occupies.
     monkeypatch.setattr(_parallel, "THREADS", 2)
     chunks = [slice(i, i + 1) for i in range(4)]
 
-    def inner(part):
-        return [c.start for c in part]
+    def inner(chunk):
+        return chunk.start
 
-    def outer(part):
-        return [sum(map_runs(inner, chunks)) for _ in part]
+    def outer(chunk):
+        return sum(map_chunks(lambda: inner, chunks))
 
-    assert map_runs(outer, chunks) == [6, 6, 6, 6]
+    assert map_chunks(lambda: outer, chunks) == [6, 6, 6, 6]
 
 
-def test_map_runs_propagates_errors(monkeypatch):
+def test_map_chunks_propagates_errors(monkeypatch):
     monkeypatch.setattr(_parallel, "THREADS", 2)
 
-    def run(part):
-        if part[0].start > 0:
+    def work(chunk):
+        if chunk.start == 3:
             raise ValueError("boom")
-        return [None] * len(part)
+        return chunk.start
 
     with pytest.raises(ValueError, match="boom"):
-        map_runs(run, [slice(0, 1), slice(1, 2)])
+        map_chunks(lambda: work, [slice(i, i + 1) for i in range(6)])
 
 
 def test_threads_setting_reads_the_environment(monkeypatch):

@@ -4,17 +4,17 @@ Every array here is an input seen as ``(N, C, K)``: ``K = H * W`` for spatial ba
 2-D input. Per-channel vectors ``(C,)`` broadcast as ``(C, 1)``. Each pass reads memory once;
 within a pass, the element-wise steps run in place on a chunk of samples of about
 ``CHUNK_BYTES``, which stays in the L2 cache between steps. The chunks are shared out between
-threads (``_parallel.map_runs``); per-chunk partial sums are added in chunk order, so results do
+threads (``_parallel.map_chunks``); per-chunk partial sums are added in chunk order, so results do
 not depend on the number of threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 
 import numpy as np
 
-from ._parallel import map_runs
+from ._parallel import map_chunks
 
 # Bytes of x per chunk: a chunk and a scratch chunk stay in a 512 KiB L2 cache.
 CHUNK_BYTES = 256 * 2**10
@@ -59,21 +59,23 @@ def _in_order_sum(parts: list[np.ndarray]) -> np.ndarray:
 
 def channel_sum(a3: np.ndarray) -> np.ndarray:
     """``sum(a)`` per channel: ``(C,)``."""
-    return _in_order_sum(map_runs(lambda part: [_channel_sum(a3[r]) for r in part], _chunks(a3)))
+    return _in_order_sum(map_chunks(lambda: lambda rows: _channel_sum(a3[rows]), _chunks(a3)))
 
 
 def centred_squares(x3: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """``sum((x - mean) ** 2)`` per channel: ``(C,)``; ``x - mean`` exists only chunk-sized."""
+    chunks = _chunks(x3)
 
-    def run(part: Sequence[slice]) -> list[np.ndarray]:
-        scratch = np.empty_like(x3[part[0]])
-        sums = []
-        for rows in part:
+    def start() -> Callable[[slice], np.ndarray]:
+        scratch = np.empty_like(x3[chunks[0]])
+
+        def work(rows: slice) -> np.ndarray:
             xc = np.subtract(x3[rows], mean[:, None], out=scratch[: rows.stop - rows.start])
-            sums.append(_channel_dot(xc, xc))
-        return sums
+            return _channel_dot(xc, xc)
 
-    return _in_order_sum(map_runs(run, _chunks(x3)))
+        return work
+
+    return _in_order_sum(map_chunks(start, chunks))
 
 
 def normalise(
@@ -88,15 +90,13 @@ def normalise(
     mean2, scale2 = mean[:, None], scale[:, None]
     bias2 = None if bias is None else bias[:, None]
 
-    def run(part: Sequence[slice]) -> list[None]:
-        for rows in part:
-            o = np.subtract(x3[rows], mean2, out=out3[rows])
-            o *= scale2
-            if bias2 is not None:
-                o += bias2
-        return [None] * len(part)
+    def work(rows: slice) -> None:
+        o = np.subtract(x3[rows], mean2, out=out3[rows])
+        o *= scale2
+        if bias2 is not None:
+            o += bias2
 
-    map_runs(run, _chunks(x3))
+    map_chunks(lambda: work, _chunks(x3))
     return out3
 
 
@@ -104,17 +104,19 @@ def backward_sums(
     x3: np.ndarray, dout3: np.ndarray, mean: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(sum(dout), sum(dout * (x - mean)))`` per channel, in one pass over x and dout."""
+    chunks = _chunks(x3)
 
-    def run(part: Sequence[slice]) -> list[tuple[np.ndarray, np.ndarray]]:
-        scratch = np.empty_like(x3[part[0]])
-        sums = []
-        for rows in part:
+    def start() -> Callable[[slice], tuple[np.ndarray, np.ndarray]]:
+        scratch = np.empty_like(x3[chunks[0]])
+
+        def work(rows: slice) -> tuple[np.ndarray, np.ndarray]:
             xc = np.subtract(x3[rows], mean[:, None], out=scratch[: rows.stop - rows.start])
-            sums.append((_channel_sum(dout3[rows]), _channel_dot(dout3[rows], xc)))
-        return sums
+            return _channel_sum(dout3[rows]), _channel_dot(dout3[rows], xc)
 
-    parts = map_runs(run, _chunks(x3))
-    return _in_order_sum([p[0] for p in parts]), _in_order_sum([p[1] for p in parts])
+        return work
+
+    sums = map_chunks(start, chunks)
+    return _in_order_sum([s[0] for s in sums]), _in_order_sum([s[1] for s in sums])
 
 
 def input_grad(
@@ -129,14 +131,12 @@ def input_grad(
     dx3 = np.empty_like(x3)
     mean2, factor2, shift2, scale2 = (v[:, None] for v in (mean, centred_factor, shift, scale))
 
-    def run(part: Sequence[slice]) -> list[None]:
-        for rows in part:
-            d = np.subtract(x3[rows], mean2, out=dx3[rows])
-            d *= factor2
-            d += dout3[rows]
-            d -= shift2
-            d *= scale2
-        return [None] * len(part)
+    def work(rows: slice) -> None:
+        d = np.subtract(x3[rows], mean2, out=dx3[rows])
+        d *= factor2
+        d += dout3[rows]
+        d -= shift2
+        d *= scale2
 
-    map_runs(run, _chunks(x3))
+    map_chunks(lambda: work, _chunks(x3))
     return dx3

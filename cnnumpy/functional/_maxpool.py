@@ -22,17 +22,17 @@ Where windows overlap (stride < kernel) a kernel offset at or beyond the stride 
 element that an earlier offset already wrote, so it adds; the offsets below the stride tile
 the buffer and assign. Masks are applied by multiplying with a boolean array: NumPy's
 ``where=`` arguments are several times slower on random masks. The chunks are shared out
-between threads (``_parallel.map_runs``); each writes its own planes of the results.
+between threads (``_parallel.map_chunks``); each writes its own planes of the results.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ._parallel import map_runs
+from ._parallel import map_chunks
 
 if TYPE_CHECKING:  # a runtime import would be circular: pool.py imports this module
     from .pool import PoolGeometry
@@ -120,16 +120,17 @@ def max_pool_forward_planes(
     chunks = _plane_chunks(planes, buffer_hw, x.itemsize)
     needs_margin = buffer_hw != (h, w) or (ph, pw) != (0, 0)
 
-    def run(part: Sequence[slice]) -> list[None]:
-        step = part[0].stop - part[0].start  # the largest chunk
+    def start() -> Callable[[slice], None]:
+        n = chunks[0].stop - chunks[0].start  # the largest chunk
         padded = None
         if needs_margin:  # the margin stays -inf, chunk after chunk
-            padded = np.full((step, *buffer_hw), -np.inf, dtype=x.dtype)
-        colmax = np.empty((step, hu, ow), dtype=x.dtype)
-        flag = np.empty((step, hu, ow), dtype=bool)
-        scratch_cols = np.empty((step, hu, ow), dtype=arg.cols.dtype)
-        scratch_rows = np.empty((step, oh, ow), dtype=arg.rows.dtype)
-        for rows in part:
+            padded = np.full((n, *buffer_hw), -np.inf, dtype=x.dtype)
+        colmax = np.empty((n, hu, ow), dtype=x.dtype)
+        flag = np.empty((n, hu, ow), dtype=bool)
+        scratch_cols = np.empty((n, hu, ow), dtype=arg.cols.dtype)
+        scratch_rows = np.empty((n, oh, ow), dtype=arg.rows.dtype)
+
+        def work(rows: slice) -> None:
             b = rows.stop - rows.start
             src = x[rows]
             if padded is not None:
@@ -143,9 +144,10 @@ def max_pool_forward_planes(
             _max_with_argmax(
                 _taps(cm, 1, kh, sh, oh), out[rows], arg.rows[rows], flag[:b, :oh], scratch_rows[:b]
             )
-        return [None] * len(part)
 
-    map_runs(run, chunks)
+        return work
+
+    map_chunks(start, chunks)
     return out, arg
 
 
@@ -168,12 +170,15 @@ def max_pool_backward_planes(
     tiles = rows_tile and kw == sw and buffer_hw == (oh * sh, ow * sw)
     direct = buffer_hw == (h, w) and (ph, pw) == (0, 0)  # no margin: write into dx itself
 
-    def run(part: Sequence[slice]) -> list[None]:
-        step = part[0].stop - part[0].start  # the largest chunk
-        padded = None if direct else np.empty((step, *buffer_hw), dtype=dout.dtype)
-        rowgrad = np.empty((step, hu, ow), dtype=dout.dtype)
-        mask = np.empty((step, hu, ow), dtype=bool)
-        for rows in part:
+    chunks = _plane_chunks(planes, buffer_hw, dout.itemsize)
+
+    def start() -> Callable[[slice], None]:
+        n = chunks[0].stop - chunks[0].start  # the largest chunk
+        padded = None if direct else np.empty((n, *buffer_hw), dtype=dout.dtype)
+        rowgrad = np.empty((n, hu, ow), dtype=dout.dtype)
+        mask = np.empty((n, hu, ow), dtype=bool)
+
+        def work(rows: slice) -> None:
             b = rows.stop - rows.start
             target = dx[rows] if padded is None else padded[:b]
             rg = rowgrad[:b]
@@ -185,9 +190,10 @@ def max_pool_backward_planes(
             _scatter(rg, arg.cols[rows], _taps(target[:, :hu], 2, kw, sw, ow), sw, mask[:b])
             if padded is not None:
                 dx[rows] = target[:, ph : ph + h, pw : pw + w]
-        return [None] * len(part)
 
-    map_runs(run, _plane_chunks(planes, buffer_hw, dout.itemsize))
+        return work
+
+    map_chunks(start, chunks)
     return dx
 
 

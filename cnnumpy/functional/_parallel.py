@@ -1,10 +1,10 @@
 """Run a kernel's independent chunks on a few threads.
 
 NumPy releases the GIL inside its ufunc loops, so two threads working on different chunks of
-a memory-bound kernel (max pooling, batch norm) use two cores, as PyTorch's CPU kernels do. The
-chunks are split into contiguous runs, one per thread; each run allocates its own scratch
-buffers. Results come back per chunk in chunk order, so a caller that adds per-chunk partial
-sums in that order gets bit-identical results whatever the number of threads.
+a memory-bound kernel (max pooling, batch norm) use two cores, as PyTorch's CPU kernels do. Each
+thread allocates its own scratch buffers and claims chunks one at a time until none is left.
+Results come back per chunk in chunk order, so a caller that adds per-chunk partial sums in that
+order gets bit-identical results whatever the number of threads and whoever did which chunk.
 
 ``CNNUMPY_NUM_THREADS`` sets the number of threads (default: the cores this process may run
 on, at most 4, as more only adds memory contention); 1 runs everything on the calling thread.
@@ -59,21 +59,37 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def map_runs(run: Callable[[Sequence[slice]], list[T]], chunks: Sequence[slice]) -> list[T]:
-    """Call ``run(part)`` on contiguous parts of ``chunks`` in parallel; return the results of
-    all chunks in order (``run`` returns one result per chunk of its part).
+def map_chunks(start: Callable[[], Callable[[slice], T]], chunks: Sequence[slice]) -> list[T]:
+    """``[work(chunk) for chunk in chunks]``, the chunks shared out between threads.
 
-    With one thread, one chunk, or when called from one of the pool's own threads (nested
-    use would wait on itself), ``run(chunks)`` runs on the calling thread.
+    ``start()`` is called once per thread and returns that thread's ``work`` function (so each
+    thread can allocate its own scratch buffers, sized for ``chunks[0]``, the largest). Threads
+    claim the next unclaimed chunk whenever they finish one, so a thread that the operating
+    system slows down (a busy machine) simply does fewer chunks. With one thread, one chunk, or
+    when called from one of the pool's own threads (nested use would wait on itself), it all
+    runs on the calling thread.
     """
     workers = min(THREADS, len(chunks))
     if workers <= 1 or threading.current_thread().name.startswith(_THREAD_PREFIX):
-        return run(chunks)
-    bounds = [len(chunks) * k // workers for k in range(workers + 1)]
-    parts = [chunks[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
-    pool = _executor(workers)
-    futures = [pool.submit(run, part) for part in parts[1:]]
-    results = run(parts[0])  # the calling thread takes the first part itself
-    for future in futures:
-        results.extend(future.result())
-    return results
+        work = start()
+        return [work(chunk) for chunk in chunks]
+    results: list[T | None] = [None] * len(chunks)
+    claimed = iter(range(len(chunks)))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        work = start()
+        while True:
+            with lock:
+                i = next(claimed, None)
+            if i is None:
+                return
+            results[i] = work(chunks[i])
+
+    futures = [_executor(workers - 1).submit(worker) for _ in range(workers - 1)]
+    try:
+        worker()  # the calling thread works too
+    finally:
+        for future in futures:
+            future.result()
+    return results  # type: ignore[return-value]
