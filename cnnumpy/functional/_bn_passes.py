@@ -3,7 +3,7 @@
 Every array here is an input seen as ``(N, C, K)``: ``K = H * W`` for spatial batch norm, 1 for
 2-D input. Per-channel vectors ``(C,)`` broadcast as ``(C, 1)``. Each pass reads memory once;
 within a pass, the element-wise steps run in place on a chunk of samples of about
-``CHUNK_BYTES``, which stays in the L2 cache between steps. The chunks are shared out between
+``CHUNK_BYTES``, which stays in the CPU's caches between steps. The chunks are shared out between
 threads (``_parallel.map_chunks``); per-chunk partial sums are added in chunk order, so results do
 not depend on the number of threads.
 """
@@ -16,8 +16,11 @@ import numpy as np
 
 from ._parallel import map_chunks
 
-# Bytes of x per chunk: a chunk and a scratch chunk stay in a 512 KiB L2 cache.
-CHUNK_BYTES = 256 * 2**10
+# Bytes of x per chunk. Measured on (128, 64, 32, 32) float32 with two threads: 1 MiB chunks
+# were the fastest on a Xeon (2 MiB L2; 256 KiB chunks 20% slower) and as fast as any on an
+# AMD EPYC (512 KiB L2): the chunk and its scratch still sit in the L2 or L3 cache between
+# the in-place steps, and there are few enough chunks for NumPy's per-call overhead not to show.
+CHUNK_BYTES = 2**20
 
 
 def as_3d(a: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ normalisation across channels.
 Batch norm is written in the compact closed form, with as few passes over memory as the maths
 allows: the input is seen as ``(N, C, K)`` (``K = H * W``, or 1 for 2-D input), per-channel sums
 are SIMD dot products along ``K``, and every full-size step runs in place over chunks of samples
-that fit in the L2 cache, shared out between threads (``_bn_passes.py``). The forward reads x
+that fit in the CPU caches, shared out between threads (``_bn_passes.py``). The forward reads x
 three times (mean, centred variance, output) and
 writes only the output; the cache keeps a reference to x, not a centred copy (x must not be
 modified before the backward, as for every cached input). ``norm_naive.py`` holds the

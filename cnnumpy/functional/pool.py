@@ -1,7 +1,7 @@
 """Pooling: max, average, global average, and LeNet-5's trainable subsampling.
 
 Max pooling's kernel lives in ``_maxpool.py``: separable maxima (along the window's rows, then
-down them) over L2-sized chunks of planes, with a small-integer argmax for the backward.
+down them) over cache-sized chunks of planes, with a small-integer argmax for the backward.
 
 The other kernels loop in Python over the ``KH * KW`` kernel positions only. For position
 ``(p, q)`` the strided view ``xp[:, :, p::SH, q::SW]`` (cut to ``(OH, OW)``) holds, for every
