@@ -5,11 +5,10 @@ Batch norm is written in the compact closed form, with as few passes over memory
 allows: the input is seen as ``(N, C, K)`` (``K = H * W``, or 1 for 2-D input), per-channel sums
 are SIMD dot products along ``K``, and every full-size step runs in place over chunks of samples
 that fit in the CPU caches, shared out between threads (``_bn_passes.py``). The forward reads x
-three times (mean, centred variance, output) and
-writes only the output; the cache keeps a reference to x, not a centred copy (x must not be
-modified before the backward, as for every cached input). ``norm_naive.py`` holds the
-step-by-step computational-graph form (and a channel loop for local response norm) that these
-are tested against.
+three times (mean, centred variance, output) and writes only the output; the cache keeps a
+reference to x, not a centred copy (so x must not be modified in place before the backward;
+nothing in the library does). ``norm_naive.py`` holds the step-by-step computational-graph
+form (and a channel loop for local response norm) that these are tested against.
 """
 
 from __future__ import annotations
