@@ -18,11 +18,13 @@ instead pick the leftmost column holding the maximum, a different element on tie
 
 The backward runs the same two steps in reverse: ``dout`` goes to row ``i*SH + rows[i, j]`` of
 an ``(HU, OW)`` buffer, and from there each row's value goes to column ``j*SW + cols[h, j]``.
-Where windows overlap (stride < kernel) a kernel offset at or beyond the stride lands on an
-element that an earlier offset already wrote, so it adds; the offsets below the stride tile
-the buffer and assign. Masks are applied by multiplying with a boolean array: NumPy's
-``where=`` arguments are several times slower on random masks. The chunks are shared out
-between threads (``_parallel.map_chunks``); each writes its own planes of the results.
+Where windows overlap (stride < kernel), offset ``o + S`` of window ``i`` and offset ``o`` of
+window ``i + 1`` are the same element: their contributions are summed in a contiguous buffer
+first, so each element is written once, by one strided assignment per phase ``o % S`` (a
+strided ``+=`` reads and writes the slow way). Masks are applied by multiplying with a boolean
+array: NumPy's ``where=`` arguments are several times slower on random masks. The chunks are
+shared out between threads (``_parallel.map_chunks``); each writes its own planes of the
+results.
 """
 
 from __future__ import annotations
@@ -89,17 +91,51 @@ def _max_with_argmax(
         np.maximum(arg, step, out=arg)
 
 
+def _along(axis: int, index: slice) -> tuple[slice, ...]:
+    """An index into a 3-D array that applies ``index`` along ``axis`` and keeps the rest."""
+    full = [slice(None)] * 3
+    full[axis] = index
+    return tuple(full)
+
+
 def _scatter(
-    src: np.ndarray, arg: np.ndarray, targets: list[np.ndarray], s: int, mask: np.ndarray
+    src: np.ndarray,
+    arg: np.ndarray,
+    target: np.ndarray,
+    axis: int,
+    k: int,
+    s: int,
+    buffers: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
-    """``targets[o] (+)= src * (arg == o)`` for each offset ``o``: assign for ``o < s`` (those
-    views are disjoint), add for ``o >= s`` (they overlap views already written)."""
-    for o, target in enumerate(targets):
-        np.equal(arg, arg.dtype.type(o), out=mask)
-        if o < s:
-            np.multiply(src, mask, out=target)
-        else:
-            target += src * mask
+    """Send ``src[..., i, ...]`` (window ``i`` along ``axis``) to offset ``arg`` of its window
+    in ``target``, whose element ``i*s + o`` along ``axis`` is offset ``o`` of window ``i``.
+
+    Offsets ``o`` and ``o + s`` of windows ``i + 1`` and ``i`` land on the same element, so
+    the offsets are taken by phase ``r = o % s``: the contributions of offsets ``r, r + s, ...``
+    are added up in a contiguous buffer (window ``i``'s offset ``r + t*s`` at position
+    ``i + t``) and written with one strided assignment per phase. Every target element of a
+    phase ``r < min(k, s)`` up to the last window's end is assigned, so only elements beyond
+    it, or in the gaps of a stride larger than the kernel, must be zeroed by the caller.
+    ``buffers`` are ``(mask, scratch, wide)``: bool and float of ``src``'s shape, and float
+    with ``axis`` longer by ``ceil(k / s) - 1``.
+    """
+    mask, scratch, wide = buffers
+    count = src.shape[axis]
+    for r in range(min(s, k)):
+        offsets = range(r, k, s)
+        span = count + len(offsets) - 1
+        dest = target[_along(axis, slice(r, r + (span - 1) * s + 1, s))]
+        np.equal(arg, arg.dtype.type(r), out=mask)
+        if len(offsets) == 1:  # no overlap: straight into the target
+            np.multiply(src, mask, out=dest)
+            continue
+        acc = wide[_along(axis, slice(0, span))]
+        np.multiply(src, mask, out=acc[_along(axis, slice(0, count))])
+        acc[_along(axis, slice(count, span))] = 0
+        for t, o in enumerate(offsets[1:], start=1):
+            np.equal(arg, arg.dtype.type(o), out=mask)
+            acc[_along(axis, slice(t, t + count))] += np.multiply(src, mask, out=scratch)
+        np.copyto(dest, acc)
 
 
 def max_pool_forward_planes(
@@ -165,12 +201,11 @@ def max_pool_backward_planes(
     planes = dout.shape[0]
     hu = (oh - 1) * sh + kh
     dx = np.empty((planes, h, w), dtype=dout.dtype)
-    # Windows that tile the buffer exactly write each element once; anything else leaves
-    # elements that no window (or only an adding offset) reaches, so those buffers start at 0.
-    rows_tile = kh == sh
-    tiles = rows_tile and kw == sw and buffer_hw == (oh * sh, ow * sw)
+    # _scatter assigns every element up to the last window's end (HU rows, WU columns), except
+    # in the gaps between windows of a stride larger than the kernel.
+    wu = (ow - 1) * sw + kw
+    gaps = sh > kh or sw > kw
     direct = buffer_hw == (h, w) and (ph, pw) == (0, 0)  # no margin: write into dx itself
-
     chunks = _plane_chunks(planes, buffer_hw, dout.itemsize)
 
     def start() -> Callable[[slice], None]:
@@ -178,17 +213,24 @@ def max_pool_backward_planes(
         padded = None if direct else np.empty((n, *buffer_hw), dtype=dout.dtype)
         rowgrad = np.empty((n, hu, ow), dtype=dout.dtype)
         mask = np.empty((n, hu, ow), dtype=bool)
+        scratch = np.empty((n, hu, ow), dtype=dout.dtype)
+        wide_rows = np.empty((n, oh + -(-kh // sh) - 1, ow), dtype=dout.dtype)
+        wide_cols = np.empty((n, hu, ow + -(-kw // sw) - 1), dtype=dout.dtype)
 
         def work(rows: slice) -> None:
             b = rows.stop - rows.start
             target = dx[rows] if padded is None else padded[:b]
             rg = rowgrad[:b]
-            if not rows_tile:
+            if gaps:
                 rg.fill(0)
-            if not tiles:
                 target.fill(0)
-            _scatter(dout[rows], arg.rows[rows], _taps(rg, 1, kh, sh, oh), sh, mask[:b, :oh])
-            _scatter(rg, arg.cols[rows], _taps(target[:, :hu], 2, kw, sw, ow), sw, mask[:b])
+            else:
+                target[:, hu:] = 0
+                target[:, :hu, wu:] = 0
+            row_buffers = (mask[:b, :oh], scratch[:b, :oh], wide_rows[:b])
+            _scatter(dout[rows], arg.rows[rows], rg, 1, kh, sh, row_buffers)
+            col_buffers = (mask[:b], scratch[:b], wide_cols[:b])
+            _scatter(rg, arg.cols[rows], target[:, :hu], 2, kw, sw, col_buffers)
             if padded is not None:
                 dx[rows] = target[:, ph : ph + h, pw : pw + w]
 
