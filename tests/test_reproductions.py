@@ -16,9 +16,10 @@ MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 # The README's reproduction commands, after `cnnumpy train` (the data directory and the
 # output directory are the test's; --epochs is overridden below).
 REPRODUCTIONS = {
-    "lenet5": ["--model", "lenet5", "--epochs", "30", "--lr-schedule", "cosine"],
-    "lenet5-affine": ["--model", "lenet5", "--augment", "affine", "--epochs", "30",
-                      "--lr-schedule", "cosine"],
+    "lenet5": ["--model", "lenet5", "--optimizer", "sgd", "--lr", "0.003", "--epochs", "30",
+               "--lr-schedule", "cosine"],
+    "lenet5-affine": ["--model", "lenet5", "--augment", "affine", "--optimizer", "sgd",
+                      "--lr", "0.003", "--epochs", "30", "--lr-schedule", "cosine"],
     "lenet_theano": ["--model", "lenet_theano", "--epochs", "15", "--lr-schedule", "cosine"],
     "lenet5_modern": ["--model", "lenet5_modern", "--model-option", "batch_norm=true",
                       "--augment", "affine", "--epochs", "20", "--lr-schedule", "cosine"],
