@@ -1,36 +1,33 @@
 """The max-pooling kernel behind ``pool.max_pool2d_forward`` / ``max_pool2d_backward``.
 
-A window's maximum is taken in two separable steps, each over strided views of the planes
-(``P = N * C`` planes of ``(H, W)``, worked on in chunks of planes small enough to stay in the
-CPU's caches):
+The input is seen as ``P = N * C`` planes of ``(H, W)`` and worked on in chunks of planes that
+stay in the CPU's caches, shared out between threads (``_parallel.map_chunks``); each chunk
+writes its own planes of the results, so nothing depends on which thread did what.
 
-1. along each row: ``colmax[h, j] = max over q of xp[h, j*SW + q]``, ``(HU, OW)`` per plane,
-   with ``HU = (OH - 1) * SH + KH`` the rows that some window uses;
-2. down the columns of that: ``out[i, j] = max over p of colmax[i*SH + p, j]``.
+Forward: for kernel position ``k = p * KW + q`` (row-major), the strided view
+``buf[:, p::SH, q::SW]`` (cut to ``(OH, OW)``) holds, for every window at once, the element at
+offset ``(p, q)`` of the window (``buf`` is the chunk in its ``-inf`` padded buffer). Going
+through the positions in order, a view replaces the running maximum only where it is strictly
+greater, and ``argmax = max(argmax, k * (view > out))`` records that position: the first
+maximum in row-major order wins on ties, PyTorch's rule. The argmax is a small unsigned
+integer (uint8 for kernels of up to 256 positions, e.g. 16x16), one per output element; the
+cache keeps it instead of the input.
 
-Each step also records where its maximum came from, as small unsigned integers (uint8 for
-kernels up to 256 wide or high): ``cols[h, j]``, the first ``q`` that reaches ``colmax[h, j]``,
-and ``rows[i, j]``, the first ``p`` that reaches ``out[i, j]``. A candidate replaces the running
-maximum only when strictly greater, so the first maximum wins on ties. Rows are searched
-first-to-last and, inside the winning row, columns first-to-last: that is the first maximum in
-row-major order over the window, PyTorch's rule. (Reducing down the columns first would
-instead pick the leftmost column holding the maximum, a different element on ties.)
+Backward: position ``k`` of every window gets ``dout * (argmax == k)`` through the same views.
+Positions below the stride in both directions tile the buffer and assign; where windows overlap
+(stride < kernel) the other positions land on elements already written and add. Masks are
+applied by multiplying with a boolean array: NumPy's ``where=`` is several times slower on
+random masks.
 
-The backward runs the same two steps in reverse: ``dout`` goes to row ``i*SH + rows[i, j]`` of
-an ``(HU, OW)`` buffer, and from there each row's value goes to column ``j*SW + cols[h, j]``.
-Where windows overlap (stride < kernel), offset ``o + S`` of window ``i`` and offset ``o`` of
-window ``i + 1`` are the same element: their contributions are summed in a contiguous buffer
-first, so each element is written once, by one strided assignment per phase ``o % S`` (a
-strided ``+=`` reads and writes the slow way). Masks are applied by multiplying with a boolean
-array: NumPy's ``where=`` arguments are several times slower on random masks. The chunks are
-shared out between threads (``_parallel.map_chunks``); each writes its own planes of the
-results.
+(Separable maxima, first along the window's rows and then down them, do fewer comparisons for
+large kernels, but measured on 2x2/2 and 3x3/2 pooling they were no faster at the sizes of
+issue 8 and up to twice as slow on LeNet-sized inputs: more, shorter NumPy calls.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,115 +42,36 @@ if TYPE_CHECKING:  # a runtime import would be circular: pool.py imports this mo
 CHUNK_BYTES = 2**20
 
 
-class MaxPoolArgmax(NamedTuple):
-    """Where each maximum came from, as kernel offsets (see the module docstring)."""
-
-    rows: np.ndarray  # (P, OH, OW): the window's winning kernel row p
-    cols: np.ndarray  # (P, HU, OW): in buffer row h, the window's first maximal column q
+def index_dtype(positions: int) -> np.dtype:
+    """The smallest unsigned integer type that holds kernel positions ``0 .. positions - 1``."""
+    return np.min_scalar_type(positions - 1)
 
 
-def _index_dtype(kernel_size: int) -> np.dtype:
-    """The smallest unsigned integer type that holds offsets ``0 .. kernel_size - 1``."""
-    return np.min_scalar_type(kernel_size - 1)
-
-
-def _taps(a: np.ndarray, axis: int, k: int, s: int, count: int) -> list[np.ndarray]:
-    """The ``k`` views ``a[..., o : o + (count - 1) * s + 1 : s, ...]`` along ``axis`` (1 or 2
-    of a 3-D array), one per kernel offset ``o``: view ``o`` holds offset ``o`` of every window."""
-    views = []
-    for o in range(k):
-        index = [slice(None)] * 3
-        index[axis] = slice(o, o + (count - 1) * s + 1, s)
-        views.append(a[tuple(index)])
-    return views
-
-
-def _max_with_argmax(
-    views: list[np.ndarray], out: np.ndarray, arg: np.ndarray, flag: np.ndarray, step: np.ndarray
-) -> None:
-    """``out = max(views)`` elementwise and ``arg`` = index of the first view reaching it.
-
-    ``flag`` (bool) and ``step`` (``arg``'s dtype) are scratch buffers of ``out``'s shape. Since
-    offsets are visited in increasing order, ``arg = max(arg, o * (view_o > out))`` records the
-    latest strict improvement with integer ops only. NaN propagates to ``out`` (np.maximum).
-    """
-    if len(views) == 1:
-        np.copyto(out, views[0])
-        arg.fill(0)
-        return
-    np.greater(views[1], views[0], out=flag)
-    np.maximum(views[0], views[1], out=out)
-    np.copyto(arg, flag)  # 1 where offset 1 won, else 0
-    for o in range(2, len(views)):
-        np.greater(views[o], out, out=flag)
-        np.maximum(out, views[o], out=out)
-        np.multiply(flag, arg.dtype.type(o), out=step)
-        np.maximum(arg, step, out=arg)
-
-
-def _along(axis: int, index: slice) -> tuple[slice, ...]:
-    """An index into a 3-D array that applies ``index`` along ``axis`` and keeps the rest."""
-    full = [slice(None)] * 3
-    full[axis] = index
-    return tuple(full)
-
-
-def _scatter(
-    src: np.ndarray,
-    arg: np.ndarray,
-    target: np.ndarray,
-    axis: int,
-    k: int,
-    s: int,
-    buffers: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> None:
-    """Send ``src[..., i, ...]`` (window ``i`` along ``axis``) to offset ``arg`` of its window
-    in ``target``, whose element ``i*s + o`` along ``axis`` is offset ``o`` of window ``i``.
-
-    Offsets ``o`` and ``o + s`` of windows ``i + 1`` and ``i`` land on the same element, so
-    the offsets are taken by phase ``r = o % s``: the contributions of offsets ``r, r + s, ...``
-    are added up in a contiguous buffer (window ``i``'s offset ``r + t*s`` at position
-    ``i + t``) and written with one strided assignment per phase. Every target element of a
-    phase ``r < min(k, s)`` up to the last window's end is assigned, so only elements beyond
-    it, or in the gaps of a stride larger than the kernel, must be zeroed by the caller.
-    ``buffers`` are ``(mask, scratch, wide)``: bool and float of ``src``'s shape, and float
-    with ``axis`` longer by ``ceil(k / s) - 1``.
-    """
-    mask, scratch, wide = buffers
-    count = src.shape[axis]
-    for r in range(min(s, k)):
-        offsets = range(r, k, s)
-        span = count + len(offsets) - 1
-        dest = target[_along(axis, slice(r, r + (span - 1) * s + 1, s))]
-        np.equal(arg, arg.dtype.type(r), out=mask)
-        if len(offsets) == 1:  # no overlap: straight into the target
-            np.multiply(src, mask, out=dest)
-            continue
-        acc = wide[_along(axis, slice(0, span))]
-        np.multiply(src, mask, out=acc[_along(axis, slice(0, count))])
-        acc[_along(axis, slice(count, span))] = 0
-        for t, o in enumerate(offsets[1:], start=1):
-            np.equal(arg, arg.dtype.type(o), out=mask)
-            acc[_along(axis, slice(t, t + count))] += np.multiply(src, mask, out=scratch)
-        np.copyto(dest, acc)
+def _window_views(buf: np.ndarray, g: PoolGeometry) -> list[np.ndarray]:
+    """For each kernel position ``(p, q)`` in row-major order, the ``(b, OH, OW)`` view
+    ``view[n, i, j] = buf[n, i*SH + p, j*SW + q]`` of a chunk ``buf: (b, Hb, Wb)``."""
+    (kh, kw), (sh, sw), (oh, ow) = g.kernel, g.stride, g.out_hw
+    return [
+        buf[:, p : p + (oh - 1) * sh + 1 : sh, q : q + (ow - 1) * sw + 1 : sw]
+        for p in range(kh)
+        for q in range(kw)
+    ]
 
 
 def max_pool_forward_planes(
     x: np.ndarray, g: PoolGeometry, buffer_hw: tuple[int, int]
-) -> tuple[np.ndarray, MaxPoolArgmax]:
-    """Max-pool ``x: (P, H, W)`` (``P = N * C``); returns ``out: (P, OH, OW)`` and the argmax.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Max-pool ``x: (P, H, W)``; returns ``out: (P, OH, OW)`` and ``argmax: (P, OH, OW)``, the
+    row-major kernel position ``p * KW + q`` of each window's first maximum.
 
     ``buffer_hw`` is the size of the ``-inf`` padded input that every window fits into; the
-    padding is done chunk by chunk, never for the whole input at once.
+    padding is done chunk by chunk, never for the whole input at once. NaN propagates to
+    ``out`` (np.maximum); the argmax of a window holding NaN is unspecified.
     """
-    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = g.kernel, g.stride, g.padding, g.out_hw
+    (ph, pw), (oh, ow) = g.padding, g.out_hw
     planes, h, w = x.shape
-    hu = (oh - 1) * sh + kh
     out = np.empty((planes, oh, ow), dtype=x.dtype)
-    arg = MaxPoolArgmax(
-        np.empty((planes, oh, ow), dtype=_index_dtype(kh)),
-        np.empty((planes, hu, ow), dtype=_index_dtype(kw)),
-    )
+    argmax = np.empty((planes, oh, ow), dtype=index_dtype(g.kernel[0] * g.kernel[1]))
     chunks = _plane_chunks(planes, buffer_hw, x.itemsize)
     needs_margin = buffer_hw != (h, w) or (ph, pw) != (0, 0)
 
@@ -162,10 +80,8 @@ def max_pool_forward_planes(
         padded = None
         if needs_margin:  # the margin stays -inf, chunk after chunk
             padded = np.full((n, *buffer_hw), -np.inf, dtype=x.dtype)
-        colmax = np.empty((n, hu, ow), dtype=x.dtype)
-        flag = np.empty((n, hu, ow), dtype=bool)
-        scratch_cols = np.empty((n, hu, ow), dtype=arg.cols.dtype)
-        scratch_rows = np.empty((n, oh, ow), dtype=arg.rows.dtype)
+        flag = np.empty((n, oh, ow), dtype=bool)
+        step = np.empty((n, oh, ow), dtype=argmax.dtype)
 
         def work(rows: slice) -> None:
             b = rows.stop - rows.start
@@ -173,23 +89,29 @@ def max_pool_forward_planes(
             if padded is not None:
                 padded[:b, ph : ph + h, pw : pw + w] = src
                 src = padded[:b]
-            # Step 1, along the rows; step 2, down the columns of the row maxima.
-            cm = colmax[:b]
-            _max_with_argmax(
-                _taps(src[:, :hu], 2, kw, sw, ow), cm, arg.cols[rows], flag[:b], scratch_cols[:b]
-            )
-            _max_with_argmax(
-                _taps(cm, 1, kh, sh, oh), out[rows], arg.rows[rows], flag[:b, :oh], scratch_rows[:b]
-            )
+            views = _window_views(src, g)
+            o, arg = out[rows], argmax[rows]
+            if len(views) == 1:
+                np.copyto(o, views[0])
+                arg.fill(0)
+                return
+            np.greater(views[1], views[0], out=flag[:b])
+            np.maximum(views[0], views[1], out=o)
+            np.copyto(arg, flag[:b])  # 1 where position 1 won, else 0
+            for k in range(2, len(views)):
+                np.greater(views[k], o, out=flag[:b])
+                np.maximum(o, views[k], out=o)
+                # Positions come in increasing order: the latest strict improvement wins.
+                np.maximum(arg, np.multiply(flag[:b], arg.dtype.type(k), out=step[:b]), out=arg)
 
         return work
 
     map_chunks(start, chunks)
-    return out, arg
+    return out, argmax
 
 
 def max_pool_backward_planes(
-    dout: np.ndarray, arg: MaxPoolArgmax, g: PoolGeometry, buffer_hw: tuple[int, int]
+    dout: np.ndarray, argmax: np.ndarray, g: PoolGeometry, buffer_hw: tuple[int, int]
 ) -> np.ndarray:
     """Route ``dout: (P, OH, OW)`` to each window's first maximum; returns ``dx: (P, H, W)``.
 
@@ -199,38 +121,35 @@ def max_pool_backward_planes(
     (kh, kw), (sh, sw), (ph, pw), (oh, ow) = g.kernel, g.stride, g.padding, g.out_hw
     h, w = g.x_shape[2:]
     planes = dout.shape[0]
-    hu = (oh - 1) * sh + kh
     dx = np.empty((planes, h, w), dtype=dout.dtype)
-    # _scatter assigns every element up to the last window's end (HU rows, WU columns), except
-    # in the gaps between windows of a stride larger than the kernel.
-    wu = (ow - 1) * sw + kw
+    # Positions p < SH, q < SW assign rows [0, OH*SH) x columns [0, OW*SW) of the buffer;
+    # only what lies beyond starts at zero (everything when a stride exceeds the kernel).
     gaps = sh > kh or sw > kw
+    rows_set, cols_set = oh * sh, ow * sw
     direct = buffer_hw == (h, w) and (ph, pw) == (0, 0)  # no margin: write into dx itself
     chunks = _plane_chunks(planes, buffer_hw, dout.itemsize)
 
     def start() -> Callable[[slice], None]:
         n = chunks[0].stop - chunks[0].start  # the largest chunk
         padded = None if direct else np.empty((n, *buffer_hw), dtype=dout.dtype)
-        rowgrad = np.empty((n, hu, ow), dtype=dout.dtype)
-        mask = np.empty((n, hu, ow), dtype=bool)
-        scratch = np.empty((n, hu, ow), dtype=dout.dtype)
-        wide_rows = np.empty((n, oh + -(-kh // sh) - 1, ow), dtype=dout.dtype)
-        wide_cols = np.empty((n, hu, ow + -(-kw // sw) - 1), dtype=dout.dtype)
+        mask = np.empty((n, oh, ow), dtype=bool)
+        scratch = np.empty((n, oh, ow), dtype=dout.dtype)
 
         def work(rows: slice) -> None:
             b = rows.stop - rows.start
             target = dx[rows] if padded is None else padded[:b]
-            rg = rowgrad[:b]
             if gaps:
-                rg.fill(0)
                 target.fill(0)
             else:
-                target[:, hu:] = 0
-                target[:, :hu, wu:] = 0
-            row_buffers = (mask[:b, :oh], scratch[:b, :oh], wide_rows[:b])
-            _scatter(dout[rows], arg.rows[rows], rg, 1, kh, sh, row_buffers)
-            col_buffers = (mask[:b], scratch[:b], wide_cols[:b])
-            _scatter(rg, arg.cols[rows], target[:, :hu], 2, kw, sw, col_buffers)
+                target[:, rows_set:] = 0
+                target[:, :rows_set, cols_set:] = 0
+            d, arg = dout[rows], argmax[rows]
+            for k, view in enumerate(_window_views(target, g)):
+                np.equal(arg, arg.dtype.type(k), out=mask[:b])
+                if k // kw < sh and k % kw < sw:  # the first window to reach these elements
+                    np.multiply(d, mask[:b], out=view)
+                else:
+                    view += np.multiply(d, mask[:b], out=scratch[:b])
             if padded is not None:
                 dx[rows] = target[:, ph : ph + h, pw : pw + w]
 

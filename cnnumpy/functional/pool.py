@@ -1,7 +1,7 @@
 """Pooling: max, average, global average, and LeNet-5's trainable subsampling.
 
-Max pooling's kernel lives in ``_maxpool.py``: separable maxima (along the window's rows, then
-down them) over cache-sized chunks of planes, with a small-integer argmax for the backward.
+Max pooling's kernel lives in ``_maxpool.py``: the same views, over cache-sized chunks of
+planes, with a small-integer argmax recorded in the forward for the backward.
 
 The other kernels loop in Python over the ``KH * KW`` kernel positions only. For position
 ``(p, q)`` the strided view ``xp[:, :, p::SH, q::SW]`` (cut to ``(OH, OW)``) holds, for every
@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._checks import check_array, check_same_dtype, check_shape, pair
-from ._maxpool import MaxPoolArgmax, max_pool_backward_planes, max_pool_forward_planes
+from ._maxpool import max_pool_backward_planes, max_pool_forward_planes
 
 
 class PoolGeometry(NamedTuple):
@@ -143,7 +143,7 @@ def _scatter_to_input(grad: np.ndarray, g: PoolGeometry) -> np.ndarray:
 
 class MaxPoolCache(NamedTuple):
     geometry: PoolGeometry
-    argmax: MaxPoolArgmax  # where each window's first maximum sits (see _maxpool.py)
+    argmax: np.ndarray  # (N*C, OH, OW) uint8/uint16: row-major kernel position of each maximum
 
 
 def max_pool2d_forward(
@@ -158,9 +158,9 @@ def max_pool2d_forward(
 
     ``xp`` is ``x`` padded with ``-inf``. Shapes: ``x: (N, C, H, W)``, ``out: (N, C, OH, OW)``
     with ``OH`` as in the module docstring (``stride`` defaults to ``kernel_size``;
-    ``padding <= kernel_size // 2``). NaN propagates to the output, as in PyTorch. The maxima
-    are separable (first along each row of the window, then down those row maxima); the
-    cache keeps only where each maximum came from, as small integers, not the input.
+    ``padding <= kernel_size // 2``). NaN propagates to the output, as in PyTorch. The cache
+    keeps only where each maximum came from (its row-major kernel position, as a uint8 for
+    kernels of up to 256 positions), not the input.
     """
     g = pool_geometry(x, kernel_size, stride, padding, ceil_mode)
     n, c, h, w = g.x_shape
