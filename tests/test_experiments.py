@@ -187,14 +187,14 @@ def test_cli_lists_the_experiments(capsys):
     assert listed == NAMES
 
 
-def test_cli_runs_a_quick_experiment(tmp_path, capsys):
-    out = tmp_path / "dil"
-    assert main(["experiment", "dilation", "--quick", "--out", str(out)]) == 0
-    assert "figure:" in capsys.readouterr().out
-    assert json.loads((out / "dilation.json").read_text())["all_equal"] is True
-    out = tmp_path / "drop"
-    code = main(["experiment", "dropout", "--quick", "--dataset", "digits", "--out", str(out)])
-    assert code == 0 and (out / "dropout.png").is_file()
+def test_cli_runs_a_quick_experiment_on_a_data_set(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the default --out is relative: runs/experiments/NAME
+    assert main(["experiment", "dropout", "--quick", "--dataset", "digits"]) == 0
+    out = tmp_path / "runs" / "experiments" / "dropout"
+    assert f"figure:  {out.relative_to(tmp_path) / 'dropout.png'}" in capsys.readouterr().out
+    numbers = json.loads((out / "dropout.json").read_text())
+    assert numbers["config"]["dataset"] == "digits" and numbers["config"]["n_train"] == 200
+    assert (out / "dropout.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_cli_unknown_experiment_is_a_clear_error(capsys):

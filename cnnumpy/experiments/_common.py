@@ -180,7 +180,7 @@ def write_outputs(out: str | Path, name: str, numbers: dict[str, Any], fig) -> d
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     png, js = out / f"{name}.png", out / f"{name}.json"
-    fig.savefig(png, dpi=90)
+    fig.savefig(png, dpi=80, pil_kwargs={"optimize": True})  # small enough to commit
     _pyplot().close(fig)
     numbers = _jsonable({**numbers, "files": {"json": str(js), "png": str(png)}})
     js.write_text(json.dumps(numbers, indent=1) + "\n")

@@ -107,19 +107,23 @@ def run(data: Any, out: str | Path, *, seed: int = 0, layers: int = 6) -> dict[s
 def _figure(numbers: dict[str, Any], grads: dict[str, np.ndarray]):
     plt = pyplot()
     n = len(grads)
-    fig, axes = plt.subplots(1, n + 1, figsize=(4.2 * (n + 1), 4.6),
-                             width_ratios=[1] * n + [1.3])  # fmt: skip
+    fig, axes = plt.subplots(1, n + 1, figsize=(4.2 * (n + 1), 4.8), layout="constrained",
+                             width_ratios=[1] * n + [1.4])  # fmt: skip
     layers = numbers["config"]["layers"]
     image = None
     for ax, (name, grad) in zip(axes, grads.items(), strict=False):
         # dL/dx counts paths, which differ by orders of magnitude: show log10 of the share
         # of the largest, with exact zeros (pixels outside the field or in holes) left white.
-        share = np.where(grad > 0, grad / grad.max(), np.nan)
-        image = ax.imshow(np.log10(share), cmap="viridis", vmin=-6, vmax=0,
-                          interpolation="nearest")  # fmt: skip
+        # Each panel is cropped to its own field plus a margin, so that holes stay visible.
         rf = numbers["configs"][name]["measured"][-1]
+        half, centre = rf // 2 + 3, grad.shape[0] // 2
+        crop = grad[centre - half : centre + half + 1, centre - half : centre + half + 1]
+        share = np.where(crop > 0, crop / crop.max(), np.nan)
+        edge = half + 0.5
+        image = ax.imshow(np.log10(share), cmap="viridis", vmin=-6, vmax=0,
+                          interpolation="nearest", extent=(-edge, edge, edge, -edge))  # fmt: skip
         ax.set_title(f"{name}\n{layers} layers: field {rf}x{rf}", fontsize=9)
-        ax.set(xlabel="input column", ylabel="input row")
+        ax.set(xlabel="input column - output column", ylabel="input row - output row")
     fig.colorbar(image, ax=list(axes[:n]), shrink=0.8,
                  label="log10 of |dL/dx| / max (white: exactly 0)")  # fmt: skip
     ax = axes[n]

@@ -170,15 +170,16 @@ def _figure(numbers: dict[str, Any]):
     ax_gap.set(xlabel="epoch", ylabel="train - validation accuracy (points)",
                title="Generalisation gap")  # fmt: skip
     ax_gap.text(
-        0.98, 0.95,
+        0.98, 0.04,
         f"classic vs its inverted twin (same weights,\nnext layer x (1-p)): max |score diff| "
         f"{eq['eval_max_abs_diff']:.1e},\npredictions equal: {eq['eval_predictions_equal']}",
-        transform=ax_gap.transAxes, ha="right", va="top", fontsize=8,
+        transform=ax_gap.transAxes, ha="right", va="bottom", fontsize=8,
         bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "0.7"},
     )  # fmt: skip
     for ax in (ax_acc, ax_gap):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right" if ax is ax_acc else "center right")
+    ax_gap.set_ylim(bottom=min(-2.0, ax_gap.get_ylim()[0]))
     fig.suptitle(f"fc {c['hidden']} on {c['n_train']} {c['dataset']} images, dropout p={c['p']}, "
                  f"Adam lr {c['lr']}")  # fmt: skip
     fig.tight_layout()
