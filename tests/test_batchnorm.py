@@ -213,6 +213,7 @@ def test_out_does_not_alias_the_cache(rng):
     x = rng.standard_normal((5, 3))
     out, cache, _, _ = batch_norm_forward(x, None, None, None, None, training=True)
     assert not np.shares_memory(out, cache.x) and not np.shares_memory(out, x)
+    assert cache.centred is not None and not np.shares_memory(out, cache.centred)
 
 
 def test_eval_without_running_stats_uses_batch_stats(rng):
@@ -279,11 +280,15 @@ def test_backward_rejects_mismatched_cache_or_dout(rng):
 @pytest.mark.parametrize("shape", [(7, 3, 4, 5), (50, 3)], ids=["spatial", "2-D"])
 @pytest.mark.parametrize("mode", MODES)
 def test_chunks_give_the_same_result(rng, monkeypatch, chunk_bytes, shape, mode):
-    # One sample per chunk, a few samples (a short last chunk), everything in one chunk; the
-    # spatial shape has K = H * W = 20 values per (sample, channel), so its per-channel sums
-    # take the np.vecdot path.
+    # One sample per chunk, a few samples (a short last chunk): x - mean is recomputed chunk by
+    # chunk; everything in one chunk: the forward keeps x - mean for the backward. The spatial
+    # shape has K = H * W = 20 values per (sample, channel): its sums take the np.vecdot path.
     monkeypatch.setattr(_bn_passes, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(_bn_passes, "KEEP_CENTRED_BYTES", chunk_bytes)
     x, w, b, rm, rv = make_inputs(rng, shape, mode, True, True)
+    kept = spatial_batch_norm_forward if x.ndim == 4 else batch_norm_forward
+    cache = kept(x, w, b, rm, rv, training=mode == "train")[1]
+    assert (cache.centred is not None) == (chunk_bytes >= x.nbytes and mode != "eval")
     dout = rng.standard_normal(shape)
     kw = dict(training=mode == "train", momentum=0.3, eps=1e-4)
     fast = run_both(FAST, x, w, b, rm, rv, dout, **kw)
@@ -323,6 +328,7 @@ def test_threads_give_identical_results(rng, monkeypatch, mode):
     x, w, b, rm, rv = make_inputs(rng, (9, 3, 4, 5), mode, True, True, np.float32)
     dout = rng.standard_normal(x.shape).astype(np.float32)
     results = []
+    monkeypatch.setattr(_parallel, "MIN_CHUNKS_PER_THREAD", 1)
     for threads in [1, 2, 3]:
         monkeypatch.setattr(_parallel, "THREADS", threads)
         results.append(run_both(FAST, x, w, b, rm, rv, dout, training=mode == "train"))

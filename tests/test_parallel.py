@@ -10,6 +10,7 @@ from cnnumpy.functional._parallel import map_chunks
 @pytest.mark.parametrize("count", [1, 2, 7, 40])
 def test_map_chunks_returns_every_chunk_in_order(monkeypatch, threads, count):
     monkeypatch.setattr(_parallel, "THREADS", threads)
+    monkeypatch.setattr(_parallel, "MIN_CHUNKS_PER_THREAD", 1)
     chunks = [slice(2 * i, 2 * i + 2) for i in range(count)]
     started = []
 
@@ -26,6 +27,7 @@ def test_map_chunks_returns_every_chunk_in_order(monkeypatch, threads, count):
 def test_map_chunks_nested_call_runs_inline(monkeypatch):
     # A kernel called from inside a pool thread must not wait on the pool it occupies.
     monkeypatch.setattr(_parallel, "THREADS", 2)
+    monkeypatch.setattr(_parallel, "MIN_CHUNKS_PER_THREAD", 1)
     chunks = [slice(i, i + 1) for i in range(4)]
 
     def inner(chunk):
@@ -39,6 +41,7 @@ def test_map_chunks_nested_call_runs_inline(monkeypatch):
 
 def test_map_chunks_propagates_errors(monkeypatch):
     monkeypatch.setattr(_parallel, "THREADS", 2)
+    monkeypatch.setattr(_parallel, "MIN_CHUNKS_PER_THREAD", 1)
 
     def work(chunk):
         if chunk.start == 3:
@@ -47,6 +50,19 @@ def test_map_chunks_propagates_errors(monkeypatch):
 
     with pytest.raises(ValueError, match="boom"):
         map_chunks(lambda: work, [slice(i, i + 1) for i in range(6)])
+
+
+@pytest.mark.parametrize(("count", "threads_used"), [(7, 1), (8, 2), (40, 2)])
+def test_map_chunks_takes_a_second_thread_from_four_chunks_each(monkeypatch, count, threads_used):
+    monkeypatch.setattr(_parallel, "THREADS", 2)
+    started = []
+
+    def start():
+        started.append(threading.current_thread().name)
+        return lambda chunk: chunk.start
+
+    assert map_chunks(start, [slice(i, i + 1) for i in range(count)]) == list(range(count))
+    assert len(started) == threads_used
 
 
 def test_threads_setting_reads_the_environment(monkeypatch):

@@ -529,6 +529,7 @@ def test_max_pool_threads_give_identical_results(rng, monkeypatch):
     kw = {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}
     dout = rng.standard_normal(max_pool2d_forward(x, **kw)[0].shape)
     results = []
+    monkeypatch.setattr(_parallel, "MIN_CHUNKS_PER_THREAD", 1)
     for threads in [1, 2, 3]:
         monkeypatch.setattr(_parallel, "THREADS", threads)
         out, cache = max_pool2d_forward(x, **kw)

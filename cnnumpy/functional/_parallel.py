@@ -35,6 +35,7 @@ def _default_threads() -> int:
 
 
 THREADS = _default_threads()
+MIN_CHUNKS_PER_THREAD = 4
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
@@ -69,7 +70,10 @@ def map_chunks(start: Callable[[], Callable[[slice], T]], chunks: Sequence[slice
     when called from one of the pool's own threads (nested use would wait on itself), it all
     runs on the calling thread.
     """
-    workers = min(THREADS, len(chunks))
+    # A few chunks per thread at least: handing work to a thread costs tens of microseconds,
+    # and on a busy machine the caller may wait a whole time slice for a thread the operating
+    # system put aside, which only a long enough kernel amortises.
+    workers = min(THREADS, len(chunks) // MIN_CHUNKS_PER_THREAD)
     if workers <= 1 or threading.current_thread().name.startswith(_THREAD_PREFIX):
         work = start()
         return [work(chunk) for chunk in chunks]

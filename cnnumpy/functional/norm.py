@@ -6,9 +6,10 @@ allows: the input is seen as ``(N, C, K)`` (``K = H * W``, or 1 for 2-D input), 
 are SIMD dot products along ``K``, and every full-size step runs in place over chunks of samples
 that fit in the CPU caches, shared out between threads (``_bn_passes.py``). The forward reads x
 three times (mean, centred variance, output) and writes only the output; the cache keeps a
-reference to x, not a centred copy (so x must not be modified in place before the backward;
-nothing in the library does). ``norm_naive.py`` holds the step-by-step computational-graph
-form (and a channel loop for local response norm) that these are tested against.
+reference to x (so x must not be modified in place before the backward; nothing in the
+library does), and a centred copy x - mean only for inputs small enough to stay in the
+caches. ``norm_naive.py`` holds the step-by-step computational-graph form (and a channel loop
+for local response norm) that these are tested against.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ._checks import check_array, check_same_dtype
 
 class BatchNormCache(NamedTuple):
     x: np.ndarray  # the input itself, not a copy: the backward recomputes x - mean per chunk
+    centred: np.ndarray | None  # (N, C, K) x - mean, kept only for small inputs (_bn_passes)
     mean: np.ndarray  # (C,) the mean x was centred with (the batch's, or the running mean)
     invstd: np.ndarray  # (C,) 1 / sqrt(var + eps) of the statistics x was normalised with
     weight: np.ndarray | None
@@ -89,7 +91,8 @@ def _forward(x, weight, bias, running_mean, running_var, training, momentum, eps
         m = x3.shape[0] * x3.shape[2]
         mean = passes.channel_sum(x3) / m
         # Two-pass variance (sum of squared deviations): no cancellation as in E[x^2] - E[x]^2.
-        var = passes.centred_squares(x3, mean) / m
+        centred = np.empty_like(x3) if passes.keeps_centred(x3) else None
+        var = passes.centred_squares(x3, mean, centred) / m
         invstd = 1.0 / np.sqrt(var + eps)
         if running_mean is not None:
             new_mean = (1.0 - momentum) * running_mean + momentum * mean
@@ -97,12 +100,14 @@ def _forward(x, weight, bias, running_mean, running_var, training, momentum, eps
         else:
             new_mean = new_var = None
     else:
+        centred = None
         mean = running_mean.copy()
         invstd = 1.0 / np.sqrt(running_var + eps)
         new_mean, new_var = running_mean.copy(), running_var.copy()
     # Normalising and scaling in one pass: out = (x - mean) * (weight * invstd) + bias.
-    out3 = passes.normalise(x3, mean, invstd if weight is None else weight * invstd, bias)
-    cache = BatchNormCache(x, mean, invstd, weight, bias is not None, use_batch)
+    scale = invstd if weight is None else weight * invstd
+    out3 = passes.normalise(x3, mean, scale, bias, centred)
+    cache = BatchNormCache(x, centred, mean, invstd, weight, bias is not None, use_batch)
     return out3.reshape(x.shape), cache, new_mean, new_var
 
 
@@ -160,7 +165,7 @@ def _backward(dout: np.ndarray, cache: BatchNormCache):
     if dout.shape != x.shape:
         raise ValueError(f"dout must have the forward output's shape {x.shape}, got {dout.shape}")
     x3, dout3 = passes.as_3d(x), passes.as_3d(dout)
-    sum_dout, sum_dout_xc = passes.backward_sums(x3, dout3, mean)
+    sum_dout, sum_dout_xc = passes.backward_sums(x3, dout3, mean, cache.centred)
     sum_dout_xhat = sum_dout_xc * invstd
     scale = invstd if weight is None else weight * invstd
     if not cache.batch_stats:
@@ -170,7 +175,8 @@ def _backward(dout: np.ndarray, cache: BatchNormCache):
         # dx = scale * (dout - sum(dout)/m - xhat * sum(dout*xhat)/m), built up in place, with
         # xhat = (x - mean) * invstd folded into the per-channel factor.
         centred_factor = -sum_dout_xhat * invstd / m
-        dx3 = passes.input_grad(x3, dout3, mean, centred_factor, sum_dout / m, scale)
+        coefficients = (centred_factor, sum_dout / m, scale)
+        dx3 = passes.input_grad(x3, dout3, mean, coefficients, cache.centred)
     dweight = sum_dout_xhat if weight is not None else None
     dbias = sum_dout if cache.has_bias else None
     return dx3.reshape(x.shape), dweight, dbias
