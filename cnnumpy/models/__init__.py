@@ -157,8 +157,9 @@ def build_model(name: str, *, tiny: bool = False, **kwargs: Any) -> nn.Module:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(MODELS))}")
     spec = MODELS[name]
     accepted = inspect.signature(spec.build).parameters
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
+    if unknown and not open_ended:
         raise ValueError(
             f"{name} takes no argument {', '.join(map(repr, unknown))}; "
             f"its arguments are: {', '.join(accepted)}"
