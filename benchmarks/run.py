@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(len(_affinity()))
     info = machine()
     print(f"{info['cpu']}, {info['cores']} cores; numpy {info['numpy']} ({blas_kernels(info)}), "
-          f"torch {info['torch']} ({info['torch_threads']} threads); float32, median of "
+          f"cnnumpy kernels on {info['cnnumpy_threads']} threads, torch {info['torch']} "
+          f"({info['torch_threads']} threads); float32, median of "
           f"{args.repeats} after {args.warmup} warm-up rounds")  # fmt: skip
     print(f"{'forward + backward (steps: + loss, SGD)':<40} {'cnnumpy ms':>10} {'torch ms':>10} "
           f"{'ratio':>8}  bar")  # fmt: skip

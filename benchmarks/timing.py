@@ -51,6 +51,8 @@ def machine() -> dict:
     """The facts a reader needs to compare runs: CPU, cores, library versions, BLAS kernel."""
     import torch
 
+    from cnnumpy.functional import _parallel
+
     model = platform.processor()
     try:
         with open("/proc/cpuinfo") as f:
@@ -64,6 +66,8 @@ def machine() -> dict:
         "numpy": np.__version__,
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        # cnnumpy's own threads (pooling, batch norm); CNNUMPY_NUM_THREADS overrides them.
+        "cnnumpy_threads": _parallel.THREADS,
         "blas": blas_info(),
         "load_average_1min": os.getloadavg()[0],
     }
