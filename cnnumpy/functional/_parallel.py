@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -39,6 +40,7 @@ MIN_CHUNKS_PER_THREAD = 4
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
+_blas_controller = None  # a threadpoolctl.ThreadpoolController, made on first use
 
 
 def _forget_pool() -> None:
@@ -60,6 +62,33 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
+def threads_for(chunks: Sequence[slice]) -> int:
+    """How many threads ``map_chunks`` would use for ``chunks`` (1: the calling thread only)."""
+    if threading.current_thread().name.startswith(_THREAD_PREFIX):
+        return 1
+    return max(1, min(THREADS, len(chunks) // MIN_CHUNKS_PER_THREAD))
+
+
+@contextmanager
+def blas_single_threaded(enabled: bool = True) -> Iterator[None]:
+    """Hold the BLAS library to one thread inside the block (when ``enabled``).
+
+    For kernels whose chunks each call BLAS (convolution): with our threads already on every
+    core, BLAS threads of its own would only oversubscribe them. threadpoolctl finds the BLAS
+    NumPy loaded; the controller is built once, the limit itself costs microseconds.
+    """
+    if not enabled:
+        yield
+        return
+    global _blas_controller
+    if _blas_controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_controller = ThreadpoolController()
+    with _blas_controller.limit(limits=1, user_api="blas"):
+        yield
+
+
 def map_chunks(start: Callable[[], Callable[[slice], T]], chunks: Sequence[slice]) -> list[T]:
     """``[work(chunk) for chunk in chunks]``, the chunks shared out between threads.
 
@@ -73,8 +102,8 @@ def map_chunks(start: Callable[[], Callable[[slice], T]], chunks: Sequence[slice
     # A few chunks per thread at least: handing work to a thread costs tens of microseconds,
     # and on a busy machine the caller may wait a whole time slice for a thread the operating
     # system put aside, which only a long enough kernel amortises.
-    workers = min(THREADS, len(chunks) // MIN_CHUNKS_PER_THREAD)
-    if workers <= 1 or threading.current_thread().name.startswith(_THREAD_PREFIX):
+    workers = threads_for(chunks)
+    if workers <= 1:
         work = start()
         return [work(chunk) for chunk in chunks]
     results: list[T | None] = [None] * len(chunks)

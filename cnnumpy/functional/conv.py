@@ -20,6 +20,7 @@ from ._im2col import (
     im2col,
     pad_channel_major,
 )
+from ._parallel import blas_single_threaded, map_chunks, threads_for
 
 # Bytes of column matrix per batch chunk. The matrix for a chunk is written by im2col and read
 # straight back by the product, so it should stay in cache (measured on a 2-core machine with
@@ -78,10 +79,20 @@ def conv2d_forward(
     xp = pad_channel_major(x, g.pads)
     w_mat = _weight_matrix(weight, groups)
     out = np.empty((groups, f // groups, n * pixels), dtype=x.dtype)  # (F, N, H', W') in memory
-    for chunk in _batch_chunks(xp, g):
-        columns = slice(chunk.start * pixels, chunk.stop * pixels)
-        cols = im2col(xp[:, chunk], g).reshape(groups, -1, columns.stop - columns.start)
-        out[:, :, columns] = w_mat @ cols
+
+    def start():
+        def work(chunk: slice) -> None:
+            columns = slice(chunk.start * pixels, chunk.stop * pixels)
+            cols = im2col(xp[:, chunk], g).reshape(groups, -1, columns.stop - columns.start)
+            np.matmul(w_mat, cols, out=out[:, :, columns])
+
+        return work
+
+    # Chunks go to a few threads (each copy of im2col is memory-bound: one core cannot
+    # saturate it), BLAS then on one thread each.
+    chunks = _batch_chunks(xp, g)
+    with blas_single_threaded(threads_for(chunks) > 1):
+        map_chunks(start, chunks)
     # The transposing copy to (N, F, H', W') is the size of the output only.
     out = np.ascontiguousarray(out.reshape(f, n, *g.out_size).transpose(1, 0, 2, 3))
     if bias is not None:
@@ -125,15 +136,26 @@ def conv2d_backward(
     # Channel-major dout, (G, Fg, N*H'*W'), matching the column layout.
     dout_g = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(groups, f // groups, -1)
     w_mat = _weight_matrix(weight, groups)
-    dweight = np.zeros_like(w_mat)
     dxp = np.zeros_like(xp) if input_grad else None
-    for chunk in _batch_chunks(xp, g):
-        cols = im2col(xp[:, chunk], g)
-        dout_chunk = dout_g[:, :, chunk.start * pixels : chunk.stop * pixels]
-        dweight += dout_chunk @ cols.reshape(groups, -1, dout_chunk.shape[-1]).transpose(0, 2, 1)
-        if dxp is not None:
-            dcols = w_mat.transpose(0, 2, 1) @ dout_chunk
-            col2im(dcols.reshape(cols.shape), g, out=dxp[:, chunk])
+
+    def start():
+        def work(chunk: slice) -> np.ndarray:
+            cols = im2col(xp[:, chunk], g)
+            dout_chunk = dout_g[:, :, chunk.start * pixels : chunk.stop * pixels]
+            if dxp is not None:
+                dcols = w_mat.transpose(0, 2, 1) @ dout_chunk
+                col2im(dcols.reshape(cols.shape), g, out=dxp[:, chunk])
+            return dout_chunk @ cols.reshape(groups, -1, dout_chunk.shape[-1]).transpose(0, 2, 1)
+
+        return work
+
+    chunks = _batch_chunks(xp, g)
+    with blas_single_threaded(threads_for(chunks) > 1):
+        partial = map_chunks(start, chunks)
+    # Summed in chunk order, so dweight does not depend on which thread did which chunk.
+    dweight = partial[0]
+    for term in partial[1:]:
+        dweight += term
     dx = None if dxp is None else crop_batch_major(dxp, g.pads, g.in_size)
     dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None
     return dx, dweight.reshape(weight.shape), dbias
