@@ -228,3 +228,29 @@ def test_backward_without_input_grad_gives_the_same_parameter_gradients(rng):
     skipped = conv2d_backward(dout, cache, input_grad=False)
     assert skipped[0] is None and dx is not None
     assert np.array_equal(skipped[1], dw) and np.array_equal(skipped[2], db)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threaded_chunks_give_bit_identical_results(rng, monkeypatch, threads):
+    """Whatever the thread count, conv2d's outputs and gradients are the same bits, and BLAS
+    gets its threads back afterwards."""
+    from threadpoolctl import threadpool_info
+
+    from cnnumpy.functional import _parallel
+
+    x, w, b = _arrays(rng, (9, 3, 8, 7), (4, 3, 3, 3), True, np.float32)
+    dout = rng.standard_normal((9, 4, 8, 7)).astype(np.float32)
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # one sample per chunk
+    monkeypatch.setattr(_parallel, "MIN_CHUNKS_PER_THREAD", 1)
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    results = []
+    for count in (1, threads):
+        monkeypatch.setattr(_parallel, "THREADS", count)
+        out, cache = conv2d_forward(x, w, b, padding=1)
+        results.append((out, *conv2d_backward(dout, cache)))
+    for a, r in zip(*results, strict=True):
+        assert np.array_equal(a, r)
+    assert blas_threads() == before
