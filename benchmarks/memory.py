@@ -4,6 +4,10 @@ Each library is measured in a fresh subprocess: both models and the batch are bu
 resident set size is read (``VmRSS``), two training steps run, and the peak resident set size
 (``VmHWM``) is read. The difference is what the step needed on top of the model and data:
 activations kept for the backward, gradients, the optimiser's momentum and temporaries.
+Both children run with glibc's mmap threshold fixed at 128 KiB, so every large block goes back
+to the system when it is freed and the resident size follows what each library holds (by
+default glibc raises the threshold after the first frees and keeps freed blocks resident,
+which measures the allocator's history more than the library).
 
     .venv/bin/python benchmarks/memory.py [--batch 128]
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +51,7 @@ def peak_memory(batch: int) -> dict[str, float]:
         proc = subprocess.run(
             [sys.executable, __file__, "--child", library, "--batch", str(batch)],
             capture_output=True, text=True, check=True,
+            env={**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)},
         )  # fmt: skip
         result[library] = json.loads(proc.stdout.strip().splitlines()[-1])["mib"]
     return result

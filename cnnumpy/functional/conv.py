@@ -30,7 +30,10 @@ CHUNK_BYTES = 4 * 2**20
 
 
 class Conv2dCache(NamedTuple):
-    xp: np.ndarray  # (C, N, Hp, Wp): the padded input, channel-major, for rebuilding the columns
+    # The input itself (a reference, not a copy: layers never change their input in place). The
+    # backward pads it again and rebuilds the columns from it, which keeps no copy alive
+    # between the passes.
+    x: np.ndarray
     weight: np.ndarray
     geometry: ConvGeometry
     groups: int
@@ -65,8 +68,7 @@ def conv2d_forward(
 
     Implementation: ``out = W (F, C*KH*KW) @ cols (C*KH*KW, N*H'*W')``, one product per group,
     taken over batch chunks whose column matrix is about ``CHUNK_BYTES``. The cache keeps the
-    padded input, not the columns (``KH*KW`` times larger): the backward rebuilds them chunk by
-    chunk.
+    input, not the columns (``KH*KW`` times larger): the backward rebuilds them chunk by chunk.
     """
     check_array(x, "x", ndim=4, finite=check_finite)
     check_array(weight, "weight", ndim=4)
@@ -97,7 +99,7 @@ def conv2d_forward(
     out = np.ascontiguousarray(out.reshape(f, n, *g.out_size).transpose(1, 0, 2, 3))
     if bias is not None:
         out += bias[:, None, None]
-    return out, Conv2dCache(xp, weight, g, groups, bias is not None)
+    return out, Conv2dCache(x, weight, g, groups, bias is not None)
 
 
 def conv2d_backward(
@@ -130,7 +132,8 @@ def conv2d_backward(
     ``F*H*W / (C*H'*W')`` times larger: much larger for LeNet's 1->6 layer, and only a few
     percent faster for a same-size 64->64 layer.)
     """
-    xp, weight, g, groups, has_bias = cache
+    x, weight, g, groups, has_bias = cache
+    xp = pad_channel_major(x, g.pads)
     n, f, pixels = xp.shape[1], weight.shape[0], g.out_size[0] * g.out_size[1]
     check_shape(dout, (n, f, *g.out_size), "dout")
     # Channel-major dout, (G, Fg, N*H'*W'), matching the column layout.
