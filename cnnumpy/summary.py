@@ -100,8 +100,10 @@ def format_summary(rows: list[LayerRow], input_shape: tuple[int, ...]) -> str:
     widths = [max(len(str(row[i])) for row in [header, *body, total]) for i in range(6)]
 
     def line(row):
-        cells = [str(c).ljust(w) if i < 3 else str(c).rjust(w) for i, (c, w) in
-                 enumerate(zip(row, widths, strict=True))]
+        cells = [
+            str(c).ljust(w) if i < 3 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
         return "  ".join(cells)
 
     rule = "-" * len(line(header))

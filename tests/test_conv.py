@@ -243,6 +243,7 @@ def test_threaded_chunks_give_bit_identical_results(rng, monkeypatch, threads):
     dout = rng.standard_normal((9, 4, 8, 7)).astype(np.float32)
     monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # one sample per chunk
     monkeypatch.setattr(_parallel, "MIN_CHUNKS_PER_THREAD", 1)
+
     def blas_threads():
         return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
 

@@ -87,7 +87,8 @@ def test_batches_are_normalised_per_channel_with_training_statistics():
     as_float = images.astype(np.float64)
     np.testing.assert_allclose(loader.normalization.mean, as_float.mean(axis=(0, 2, 3)), rtol=1e-12)
     np.testing.assert_allclose(
-        loader.normalization.std, np.where(np.arange(3) == 2, 1.0, as_float.std(axis=(0, 2, 3))),
+        loader.normalization.std,
+        np.where(np.arange(3) == 2, 1.0, as_float.std(axis=(0, 2, 3))),
         rtol=1e-12,
     )
     assert loader.normalization.std[2] == 1.0

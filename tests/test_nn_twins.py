@@ -18,7 +18,9 @@ TOL = 1e-10
 TWINS = {
     "linear": (lambda: nn.Linear(12, 5), lambda: torch.nn.Linear(12, 5), (3, 12)),
     "linear_nobias": (
-        lambda: nn.Linear(12, 5, bias=False), lambda: torch.nn.Linear(12, 5, bias=False), (3, 12)
+        lambda: nn.Linear(12, 5, bias=False),
+        lambda: torch.nn.Linear(12, 5, bias=False),
+        (3, 12),
     ),
     "conv": (
         lambda: nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2),
@@ -35,16 +37,17 @@ TWINS = {
         lambda: torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2),
         (2, 4, 4, 5),
     ),
-    "maxpool_overlap": (
-        lambda: nn.MaxPool2d(3, 2), lambda: torch.nn.MaxPool2d(3, 2), (2, 3, 9, 8)
-    ),
+    "maxpool_overlap": (lambda: nn.MaxPool2d(3, 2), lambda: torch.nn.MaxPool2d(3, 2), (2, 3, 9, 8)),
     "avgpool_ceil": (
         lambda: nn.AvgPool2d(2, ceil_mode=True, padding=1),
         lambda: torch.nn.AvgPool2d(2, ceil_mode=True, padding=1),
         (2, 3, 7, 6),
     ),
-    "global_avg": (lambda: nn.AdaptiveAvgPool2d(1), lambda: torch.nn.AdaptiveAvgPool2d(1),
-                   (2, 3, 5, 4)),
+    "global_avg": (
+        lambda: nn.AdaptiveAvgPool2d(1),
+        lambda: torch.nn.AdaptiveAvgPool2d(1),
+        (2, 3, 5, 4),
+    ),
     "relu": (nn.ReLU, torch.nn.ReLU, (4, 7)),
     "leaky": (lambda: nn.LeakyReLU(0.2), lambda: torch.nn.LeakyReLU(0.2), (4, 7)),
     "elu": (lambda: nn.ELU(0.7), lambda: torch.nn.ELU(0.7), (4, 7)),
@@ -69,12 +72,20 @@ TWINS = {
     "flatten": (nn.Flatten, torch.nn.Flatten, (2, 3, 4, 4)),
     "stack": (
         lambda: nn.Sequential(
-            nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(4 * 3 * 3, 5),
+            nn.Conv2d(2, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(4 * 3 * 3, 5),
         ),
         lambda: torch.nn.Sequential(
-            torch.nn.Conv2d(2, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
-            torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(4 * 3 * 3, 5),
+            torch.nn.Conv2d(2, 4, 3, padding=1),
+            torch.nn.BatchNorm2d(4),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(),
+            torch.nn.Linear(4 * 3 * 3, 5),
         ),
         (3, 2, 6, 7),
     ),
@@ -145,5 +156,8 @@ def test_train_eval_recursive_and_repr():
     assert "(0): Conv2d(1, 2, kernel_size=(3, 3))" in text
     assert "(1): Dropout(p=0.3)" in text
     assert [k for k, _ in model.named_parameters()] == [
-        "0.weight", "0.bias", "2.0.weight", "2.0.bias",
+        "0.weight",
+        "0.bias",
+        "2.0.weight",
+        "2.0.bias",
     ]

@@ -79,8 +79,13 @@ def png_shape(path: Path) -> tuple[int, ...]:
 
 
 def test_show_data_digits_with_augmentation_in_a_subprocess(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "cnnumpy", "show-data", "digits", "--augment",
-                           "affine"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnnumpy", "show-data", "digits", "--augment", "affine"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "wrote digits-affine.png" in proc.stdout
     h, w, _ = png_shape(tmp_path / "digits-affine.png")

@@ -8,9 +8,7 @@ from ..models import MODELS
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "model", nargs="?", help=f"model name, one of: {', '.join(sorted(MODELS))}"
-    )
+    parser.add_argument("model", nargs="?", help=f"model name, one of: {', '.join(sorted(MODELS))}")
     parser.add_argument("--in-channels", type=int, default=1, help="input channels (default 1)")
     parser.add_argument(
         "--input-size", type=int, default=None,

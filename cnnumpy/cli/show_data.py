@@ -39,9 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="train", choices=("train", "val", "test"))
     p.add_argument("--per-class", type=int, default=8, help="images per class (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the augmentation")
-    p.add_argument(
-        "--out", type=Path, default=None, help="PNG file (default DATASET[-AUG].png)"
-    )
+    p.add_argument("--out", type=Path, default=None, help="PNG file (default DATASET[-AUG].png)")
     p.set_defaults(func=run)
 
 
