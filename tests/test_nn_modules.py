@@ -151,3 +151,17 @@ def test_set_input_grad_skips_only_the_first_layers_dx(rng):
     residual_first = nn.Sequential(nn.Residual(nn.Conv2d(3, 3, 3, padding=1, rng=rng)))
     residual_first.to(np.float64)
     assert grads(residual_first, False)[0].shape == x.shape
+
+
+@pytest.mark.parametrize(
+    "make", [lambda r: nn.Conv2d(2, 3, 3, rng=r), lambda r: nn.BatchNorm2d(2), lambda r: nn.ReLU()]
+)
+def test_backward_frees_the_cache_and_needs_a_new_forward(rng, make):
+    """Like PyTorch's saved tensors, a layer's cache is released by its backward; a second
+    backward without a forward is a clear error, not a crash deep in a kernel."""
+    layer = make(rng).to(np.float64)
+    out = layer(rng.standard_normal((2, 2, 5, 5)))
+    layer.backward(np.ones_like(out))
+    assert layer._cache is None
+    with pytest.raises(RuntimeError, match="needs a forward first"):
+        layer.backward(np.ones_like(out))

@@ -83,7 +83,8 @@ class Conv2d(_ConvNd):
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         """``dx`` (None after ``set_input_grad(False)``); accumulates the parameters' grads."""
-        return self._accumulate(F.conv2d_backward(dout, self._cache, input_grad=self.input_grad))
+        cache = self._take_cache()
+        return self._accumulate(F.conv2d_backward(dout, cache, input_grad=self.input_grad))
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"

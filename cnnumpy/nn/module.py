@@ -2,6 +2,8 @@
 
 There is no autograd tape. A module's ``forward(x)`` keeps what its backward needs (the kernel's
 cache) and ``backward(dout)`` returns ``dx`` and *accumulates* into each parameter's ``grad``.
+The large layers (convolutions, batch norm, activations) drop their cache in ``backward``, as
+PyTorch frees saved tensors, so a training step's memory falls as its backward proceeds.
 Containers run their children's backwards in reverse order. So a module must see one
 ``forward`` before each ``backward``; calling the same module twice in one forward (weight
 sharing) is not supported.
@@ -85,6 +87,17 @@ class Module:
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.zero_grad()
+
+    def _take_cache(self):
+        """The cache the last ``forward`` left, cleared so its arrays can be freed: each forward
+        allows one backward."""
+        cache = getattr(self, "_cache", None)
+        if cache is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward needs a forward first (one backward each)"
+            )
+        self._cache = None
+        return cache
 
     def set_input_grad(self, enabled: bool) -> Module:
         """Say whether ``backward`` must return the gradient of this module's input.

@@ -61,7 +61,7 @@ class _BatchNorm(Module):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw, db = self.kernel_backward(dout, self._cache)
+        dx, dw, db = self.kernel_backward(dout, self._take_cache())
         if self.affine:
             self.weight.grad += dw
             self.bias.grad += db

@@ -28,9 +28,7 @@ class StatelessLayer(Module):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        return self.kernel_backward(dout, self._cache)
+        return self.kernel_backward(dout, self._take_cache())
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.kernel_kwargs().items() if k != "rng")
