@@ -38,28 +38,28 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1 / (1 + z), z / (1 + z))
 
 
-class MaskCache(NamedTuple):
-    mask: np.ndarray  # bool, where the input was positive
-
-
 class OutputCache(NamedTuple):
     out: np.ndarray
 
 
-def relu_forward(x: np.ndarray) -> tuple[np.ndarray, MaskCache]:
+def relu_forward(x: np.ndarray) -> tuple[np.ndarray, OutputCache]:
     """``out = max(0, x)`` (NaN stays NaN, as in PyTorch). Shapes: ``x`` any, ``out`` like ``x``.
 
     Arithmetic, not ``np.where``: a select on a random-looking mask mispredicts branches and
-    was 8x slower here on a (64, 16, 32, 32) batch.
+    was 8x slower here on a (64, 16, 32, 32) batch. The cache is the output itself, as in
+    PyTorch: the next layer usually keeps it anyway (a convolution's input), so the backward
+    costs no memory of its own. Nothing may change ``out`` in place before the backward.
     """
     check_array(x, "x")
-    return np.maximum(x, 0), MaskCache(x > 0)
+    out = np.maximum(x, 0)
+    return out, OutputCache(out)
 
 
-def relu_backward(dout: np.ndarray, cache: MaskCache) -> np.ndarray:
-    """``dx = dout * [x > 0]`` (the subgradient 0 at x = 0, as PyTorch). The product is taken
-    literally, so an infinite ``dout`` where ``x <= 0`` gives NaN (PyTorch gives 0)."""
-    return dout * cache.mask
+def relu_backward(dout: np.ndarray, cache: OutputCache) -> np.ndarray:
+    """``dx = dout * [x > 0]`` (the subgradient 0 at x = 0, as PyTorch), with ``x > 0`` read
+    as ``out > 0``: the same set, NaN included. The product is taken literally, so an infinite
+    ``dout`` where ``x <= 0`` gives NaN (PyTorch gives 0)."""
+    return dout * (cache.out > 0)
 
 
 class LeakyReluCache(NamedTuple):
