@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ._parallel import map_chunks
+from ._parallel import chunk_slices, in_order_sum, map_chunks
 
 # Bytes of x per chunk. Measured on (128, 64, 32, 32) float32 with two threads: 1 MiB chunks
 # were the fastest on a Xeon (2 MiB L2; 256 KiB chunks 20% slower) and as fast as any on an
@@ -30,9 +30,7 @@ def as_3d(a: np.ndarray) -> np.ndarray:
 
 def _chunks(a3: np.ndarray) -> list[slice]:
     """Slices of the batch axis of ``a3: (N, C, K)``, each about ``CHUNK_BYTES`` of it."""
-    n = a3.shape[0]
-    step = max(1, CHUNK_BYTES // max(a3[:1].nbytes, 1))
-    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+    return chunk_slices(a3.shape[0], a3[:1].nbytes, CHUNK_BYTES)
 
 
 def _channel_dot(a3: np.ndarray, b3: np.ndarray) -> np.ndarray:
@@ -53,16 +51,9 @@ def _channel_sum(a3: np.ndarray) -> np.ndarray:
     return np.vecdot(a3, np.ones(a3.shape[2], dtype=a3.dtype)).sum(axis=0)
 
 
-def _in_order_sum(parts: list[np.ndarray]) -> np.ndarray:
-    total = parts[0].copy()
-    for part in parts[1:]:
-        total += part
-    return total
-
-
 def channel_sum(a3: np.ndarray) -> np.ndarray:
     """``sum(a)`` per channel: ``(C,)``."""
-    return _in_order_sum(map_chunks(lambda: lambda rows: _channel_sum(a3[rows]), _chunks(a3)))
+    return in_order_sum(map_chunks(lambda: lambda rows: _channel_sum(a3[rows]), _chunks(a3)))
 
 
 # Inputs up to this size keep x - mean for the backward (see keeps_centred). 8 MiB kept a copy
@@ -100,7 +91,7 @@ def centred_squares(
 
         return work
 
-    return _in_order_sum(map_chunks(start, chunks))
+    return in_order_sum(map_chunks(start, chunks))
 
 
 def normalise(
@@ -152,7 +143,7 @@ def backward_sums(
         return work
 
     sums = map_chunks(start, chunks)
-    return _in_order_sum([s[0] for s in sums]), _in_order_sum([s[1] for s in sums])
+    return in_order_sum([s[0] for s in sums]), in_order_sum([s[1] for s in sums])
 
 
 def input_grad(

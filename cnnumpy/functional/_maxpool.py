@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._parallel import map_chunks
+from ._parallel import chunk_slices, map_chunks
 
 if TYPE_CHECKING:  # a runtime import would be circular: pool.py imports this module
     from .pool import PoolGeometry
@@ -47,12 +47,13 @@ def index_dtype(positions: int) -> np.dtype:
     return np.min_scalar_type(positions - 1)
 
 
-def _window_views(buf: np.ndarray, g: PoolGeometry) -> list[np.ndarray]:
-    """For each kernel position ``(p, q)`` in row-major order, the ``(b, OH, OW)`` view
-    ``view[n, i, j] = buf[n, i*SH + p, j*SW + q]`` of a chunk ``buf: (b, Hb, Wb)``."""
+def window_views(buf: np.ndarray, g: PoolGeometry) -> list[np.ndarray]:
+    """For each kernel position ``(p, q)`` in row-major order, the ``(..., OH, OW)`` view
+    ``view[..., i, j] = buf[..., i*SH + p, j*SW + q]`` of a padded buffer ``buf: (..., Hb, Wb)``
+    (planes here, ``(N, C)`` batches in ``pool.py``)."""
     (kh, kw), (sh, sw), (oh, ow) = g.kernel, g.stride, g.out_hw
     return [
-        buf[:, p : p + (oh - 1) * sh + 1 : sh, q : q + (ow - 1) * sw + 1 : sw]
+        buf[..., p : p + (oh - 1) * sh + 1 : sh, q : q + (ow - 1) * sw + 1 : sw]
         for p in range(kh)
         for q in range(kw)
     ]
@@ -89,7 +90,7 @@ def max_pool_forward_planes(
             if padded is not None:
                 padded[:b, ph : ph + h, pw : pw + w] = src
                 src = padded[:b]
-            views = _window_views(src, g)
+            views = window_views(src, g)
             o, arg = out[rows], argmax[rows]
             if len(views) == 1:
                 np.copyto(o, views[0])
@@ -144,7 +145,7 @@ def max_pool_backward_planes(
                 target[:, rows_set:] = 0
                 target[:, :rows_set, cols_set:] = 0
             d, arg = dout[rows], argmax[rows]
-            for k, view in enumerate(_window_views(target, g)):
+            for k, view in enumerate(window_views(target, g)):
                 np.equal(arg, arg.dtype.type(k), out=mask[:b])
                 if k // kw < sh and k % kw < sw:  # the first window to reach these elements
                     np.multiply(d, mask[:b], out=view)
@@ -162,5 +163,4 @@ def max_pool_backward_planes(
 def _plane_chunks(planes: int, buffer_hw: tuple[int, int], itemsize: int) -> list[slice]:
     """Slices of the planes, each about ``CHUNK_BYTES`` of (padded) input, at least one plane;
     only the last may be shorter."""
-    step = max(1, CHUNK_BYTES // (buffer_hw[0] * buffer_hw[1] * itemsize))
-    return [slice(start, min(start + step, planes)) for start in range(0, planes, step)]
+    return chunk_slices(planes, buffer_hw[0] * buffer_hw[1] * itemsize, CHUNK_BYTES)

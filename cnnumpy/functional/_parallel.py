@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
+import numpy as np
+
 T = TypeVar("T")
 
 _THREAD_PREFIX = "cnnumpy-kernel"
@@ -60,6 +62,22 @@ def _executor(workers: int) -> ThreadPoolExecutor:
             _pool = ThreadPoolExecutor(workers, thread_name_prefix=_THREAD_PREFIX)
             _pool_size = workers
         return _pool
+
+
+def chunk_slices(count: int, item_bytes: int, chunk_bytes: int) -> list[slice]:
+    """Slices of ``range(count)`` holding about ``chunk_bytes`` each at ``item_bytes`` per item
+    (at least one item each); only the last may be shorter, so the first is the largest."""
+    step = max(1, chunk_bytes // max(item_bytes, 1))
+    return [slice(start, min(start + step, count)) for start in range(0, count, step)]
+
+
+def in_order_sum(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """``parts[0] + parts[1] + ...`` added in that order, into a copy of ``parts[0]``: per-chunk
+    partial sums from ``map_chunks`` give the same bits whatever the thread count."""
+    total = parts[0].copy()
+    for part in parts[1:]:
+        total += part
+    return total
 
 
 def threads_for(chunks: Sequence[slice]) -> int:

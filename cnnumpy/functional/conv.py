@@ -20,7 +20,7 @@ from ._im2col import (
     im2col,
     pad_channel_major,
 )
-from ._parallel import blas_single_threaded, map_chunks, threads_for
+from ._parallel import blas_single_threaded, chunk_slices, in_order_sum, map_chunks, threads_for
 
 # Bytes of column matrix per batch chunk. The matrix for a chunk is written by im2col and read
 # straight back by the product, so it should stay in cache (measured on a 2-core machine with
@@ -155,10 +155,7 @@ def conv2d_backward(
     chunks = _batch_chunks(xp, g)
     with blas_single_threaded(threads_for(chunks) > 1):
         partial = map_chunks(start, chunks)
-    # Summed in chunk order, so dweight does not depend on which thread did which chunk.
-    dweight = partial[0]
-    for term in partial[1:]:
-        dweight += term
+    dweight = in_order_sum(partial)  # the same bits whichever thread did which chunk
     dx = None if dxp is None else crop_batch_major(dxp, g.pads, g.in_size)
     dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None
     return dx, dweight.reshape(weight.shape), dbias
@@ -168,8 +165,7 @@ def _batch_chunks(xp: np.ndarray, g: ConvGeometry) -> list[slice]:
     """Batch slices whose column matrix is about ``CHUNK_BYTES`` (at least one sample each)."""
     c, n = xp.shape[:2]
     per_sample = c * g.kernel[0] * g.kernel[1] * g.out_size[0] * g.out_size[1] * xp.itemsize
-    step = max(1, CHUNK_BYTES // max(per_sample, 1))
-    return [slice(start, min(start + step, n)) for start in range(0, n, step)]
+    return chunk_slices(n, per_sample, CHUNK_BYTES)
 
 
 def _weight_matrix(weight: np.ndarray, groups: int) -> np.ndarray:

@@ -22,13 +22,12 @@ The correction keeps the last window starting inside the input or its left paddi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
 
 from ._checks import check_array, check_same_dtype, check_shape, pair
-from ._maxpool import max_pool_backward_planes, max_pool_forward_planes
+from ._maxpool import max_pool_backward_planes, max_pool_forward_planes, window_views
 
 
 class PoolGeometry(NamedTuple):
@@ -103,18 +102,9 @@ def _padded(x: np.ndarray, g: PoolGeometry, fill: float) -> np.ndarray:
     return buf
 
 
-def _window_views(buf: np.ndarray, g: PoolGeometry) -> Iterator[np.ndarray]:
-    """For each kernel position ``(p, q)`` in row-major order, the ``(N, C, OH, OW)`` view
-    ``view[n, c, i, j] = buf[n, c, i*SH + p, j*SW + q]``."""
-    (kh, kw), (sh, sw), (oh, ow) = g.kernel, g.stride, g.out_hw
-    for p in range(kh):
-        for q in range(kw):
-            yield buf[:, :, p : p + (oh - 1) * sh + 1 : sh, q : q + (ow - 1) * sw + 1 : sw]
-
-
 def _window_sum(buf: np.ndarray, g: PoolGeometry) -> np.ndarray:
     """``(N, C, OH, OW)`` sums of each window of the padded buffer."""
-    views = _window_views(buf, g)
+    views = iter(window_views(buf, g))
     total = next(views).copy()
     for view in views:
         total += view
@@ -130,7 +120,7 @@ def _scatter_to_input(grad: np.ndarray, g: PoolGeometry) -> np.ndarray:
     # Windows that tile the buffer exactly write every element once: no zeroing needed.
     tiles = (sh, sw) == (kh, kw) and shape[2:] == (g.out_hw[0] * sh, g.out_hw[1] * sw)
     buf = np.empty(shape, dtype=grad.dtype) if tiles else np.zeros(shape, dtype=grad.dtype)
-    for view in _window_views(buf, g):
+    for view in window_views(buf, g):
         if overlapping:
             view += grad
         else:  # each element is written once: a plain copy
