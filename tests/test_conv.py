@@ -89,6 +89,26 @@ def test_fast_matches_naive(rng, x_shape, w_shape, bias, kw, dtype):
 
 
 @pytest.mark.parametrize(("x_shape", "w_shape", "bias", "kw"), CONFIGS, ids=IDS)
+@pytest.mark.parametrize("by_correlation", [True, False])
+def test_both_ways_of_computing_dx_match_naive(
+    rng, monkeypatch, x_shape, w_shape, bias, kw, by_correlation
+):
+    """dx by correlating dout (stride 1 only) and by col2im, each forced where it applies."""
+    x, w, b = _arrays(rng, x_shape, w_shape, bias)
+    out, cache = conv2d_forward(x, w, b, **kw)
+    g = cache.geometry
+    applies = g.stride == (1, 1) and min(conv._correlation_pads(g)) >= 0
+    if by_correlation and not applies:
+        assert not conv._dx_by_correlation(g, x.shape[1], w.shape[0])
+        return
+    monkeypatch.setattr(conv, "_dx_by_correlation", lambda *_: by_correlation)
+    dout = rng.standard_normal(out.shape)
+    dx = conv2d_backward(dout, cache)[0]
+    dx_naive = conv2d_backward_naive(dout, conv2d_forward_naive(x, w, b, **kw)[1])[0]
+    assert_close(dx, dx_naive, rtol=1e-12, atol=1e-14, name="dx")
+
+
+@pytest.mark.parametrize(("x_shape", "w_shape", "bias", "kw"), CONFIGS, ids=IDS)
 def test_matches_torch_grid(rng, x_shape, w_shape, bias, kw):
     x, w, b = _arrays(rng, x_shape, w_shape, bias)
     out, cache = conv2d_forward(x, w, b, **kw)
@@ -147,17 +167,37 @@ def test_matches_torch(config, dtype, seed):
 @pytest.mark.parametrize("samples_per_chunk", [1, 2])
 def test_batch_chunks_agree_with_one_chunk(rng, monkeypatch, samples_per_chunk):
     """Forcing several batch chunks (the last one short) changes nothing but rounding."""
+    from cnnumpy.functional import _parallel
+
     x, w, b = _arrays(rng, (5, 4, 7, 6), (6, 2, 3, 2), True)
     kw = {"stride": (2, 1), "padding": 1, "groups": 2}
+    monkeypatch.setattr(_parallel, "THREADS", 1)
+    monkeypatch.setattr(_parallel, "MIN_CHUNKS_PER_THREAD", 1)
     out, cache = conv2d_forward(x, w, b, **kw)
+    assert len(conv._batch_chunks(x, cache.geometry)) == 1
     dout = rng.standard_normal(out.shape)
     whole = (out, *conv2d_backward(dout, cache))
     per_sample = 4 * 3 * 2 * out.shape[2] * out.shape[3] * x.itemsize
     monkeypatch.setattr(conv, "CHUNK_BYTES", samples_per_chunk * per_sample)
     out, cache = conv2d_forward(x, w, b, **kw)
-    xp = conv.pad_channel_major(cache.x, cache.geometry.pads)
-    assert len(conv._batch_chunks(xp, cache.geometry)) == -(-5 // samples_per_chunk)
+    assert len(conv._batch_chunks(x, cache.geometry)) == -(-5 // samples_per_chunk)
     _assert_matches((out, *conv2d_backward(dout, cache)), whole, rtol=1e-13)
+
+
+def test_enough_chunks_for_every_thread(rng, monkeypatch):
+    """A small column matrix is still cut into MIN_CHUNKS_PER_THREAD chunks per thread."""
+    from cnnumpy.functional import _parallel
+
+    x, w, _ = _arrays(rng, (64, 2, 6, 6), (3, 2, 3, 3), False)
+    g = conv2d_forward(x, w)[1].geometry
+    per_sample = 2 * 3 * 3 * 4 * 4 * x.itemsize
+    monkeypatch.setattr(_parallel, "THREADS", 2)
+    monkeypatch.setattr(_parallel, "MIN_CHUNKS_PER_THREAD", 4)
+    monkeypatch.setattr(conv, "MIN_CHUNK_BYTES", per_sample)
+    assert [s.stop - s.start for s in conv._batch_chunks(x, g)] == [8] * 8
+    # ...but not below MIN_CHUNK_BYTES.
+    monkeypatch.setattr(conv, "MIN_CHUNK_BYTES", 16 * per_sample)
+    assert [s.stop - s.start for s in conv._batch_chunks(x, g)] == [16] * 4
 
 
 def test_int_and_pair_hyper_parameters_agree(rng):

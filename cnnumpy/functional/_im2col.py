@@ -168,13 +168,24 @@ def check_bias(bias: np.ndarray | None, x: np.ndarray, filters: int) -> None:
         check_shape(bias, (filters,), "bias")
 
 
-def pad_channel_major(x: np.ndarray, pads: tuple[int, int, int, int]) -> np.ndarray:
-    """``x: (N, C, H, W)`` -> zero-padded ``(C, N, H + top + bottom, W + left + right)``."""
+def pad_channel_major(
+    x: np.ndarray, pads: tuple[int, int, int, int], out: np.ndarray | None = None
+) -> np.ndarray:
+    """``x: (N, C, H, W)`` -> zero-padded ``(C, N, H + top + bottom, W + left + right)``.
+
+    With ``out`` (a scratch buffer of that shape), only its border is zeroed before the copy.
+    """
     n, c, h, w = x.shape
     top, bottom, left, right = pads
-    xp = np.zeros((c, n, h + top + bottom, w + left + right), dtype=x.dtype)
-    xp[:, :, top : top + h, left : left + w] = x.transpose(1, 0, 2, 3)
-    return xp
+    if out is None:
+        out = np.zeros((c, n, h + top + bottom, w + left + right), dtype=x.dtype)
+    else:
+        out[:, :, :top] = 0
+        out[:, :, top + h :] = 0
+        out[:, :, top : top + h, :left] = 0
+        out[:, :, top : top + h, left + w :] = 0
+    out[:, :, top : top + h, left : left + w] = x.transpose(1, 0, 2, 3)
+    return out
 
 
 def crop_batch_major(
@@ -195,11 +206,14 @@ def _tap(kh: int, kw: int, g: ConvGeometry) -> tuple[slice, slice]:
     )
 
 
-def im2col(xp: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """``xp: (C, N, Hp, Wp)`` -> ``cols: (C, KH, KW, N, H', W')``, one copy per kernel tap."""
+def im2col(xp: np.ndarray, g: ConvGeometry, out: np.ndarray | None = None) -> np.ndarray:
+    """``xp: (C, N, Hp, Wp)`` -> ``cols: (C, KH, KW, N, H', W')``, one copy per kernel tap.
+
+    ``out``, when given, is the array of that shape to write the columns into.
+    """
     c, n = xp.shape[:2]
     kh_, kw_ = g.kernel
-    cols = np.empty((c, kh_, kw_, n, *g.out_size), dtype=xp.dtype)
+    cols = np.empty((c, kh_, kw_, n, *g.out_size), dtype=xp.dtype) if out is None else out
     for kh in range(kh_):
         for kw in range(kw_):
             rows, columns = _tap(kh, kw, g)

@@ -2,6 +2,14 @@
 
 The loop-based reference implementation is in ``conv_naive.py``; the shared im2col / col2im
 helpers and the argument checks are in ``_im2col.py``.
+
+How the work is laid out. The batch is cut into chunks whose column matrix is about
+``CHUNK_BYTES``, and every step for a chunk runs on that chunk alone: the padding and
+channel-major transposition of its input, im2col, the matrix products, and the transposing
+store of the result into the output. The intermediate arrays are per-thread scratch buffers
+(``_scratch.py``), so they are allocated once and stay in cache, and the chunks are shared out
+between threads (``_parallel.py``) with BLAS held to one thread inside each. Only ``out`` and
+``dx`` are batch-sized arrays.
 """
 
 from __future__ import annotations
@@ -10,23 +18,27 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _parallel
 from ._checks import check_array, check_same_dtype, check_shape
 from ._im2col import (
     ConvGeometry,
     check_bias,
     col2im,
     conv2d_geometry,
-    crop_batch_major,
     im2col,
     pad_channel_major,
 )
 from ._parallel import blas_single_threaded, chunk_slices, in_order_sum, map_chunks, threads_for
+from ._scratch import scratch
 
 # Bytes of column matrix per batch chunk. The matrix for a chunk is written by im2col and read
 # straight back by the product, so it should stay in cache (measured on a 2-core machine with
 # 1 MiB L2 per core and a 32 MiB L3: a third faster than one batch-sized matrix at LeNet sizes,
 # no slower at a 64->64 3x3 layer).
 CHUNK_BYTES = 4 * 2**20
+# Chunks are made smaller than CHUNK_BYTES to give every thread work, but not below this: for a
+# layer as small as LeNet's C5 (1x1 outputs) the per-chunk overhead would outweigh the threads.
+MIN_CHUNK_BYTES = 2**18
 
 
 class Conv2dCache(NamedTuple):
@@ -67,8 +79,8 @@ def conv2d_forward(
     ``groups == C`` gives a depthwise convolution.
 
     Implementation: ``out = W (F, C*KH*KW) @ cols (C*KH*KW, N*H'*W')``, one product per group,
-    taken over batch chunks whose column matrix is about ``CHUNK_BYTES``. The cache keeps the
-    input, not the columns (``KH*KW`` times larger): the backward rebuilds them chunk by chunk.
+    taken chunk by chunk (see the module docstring). The cache keeps the input, not the columns
+    (``KH*KW`` times larger): the backward rebuilds them chunk by chunk.
     """
     check_array(x, "x", ndim=4, finite=check_finite)
     check_array(weight, "weight", ndim=4)
@@ -77,28 +89,19 @@ def conv2d_forward(
     f = weight.shape[0]
     check_bias(bias, x, f)
 
-    n, pixels = x.shape[0], g.out_size[0] * g.out_size[1]
-    xp = pad_channel_major(x, g.pads)
     w_mat = _weight_matrix(weight, groups)
-    out = np.empty((groups, f // groups, n * pixels), dtype=x.dtype)  # (F, N, H', W') in memory
+    out = np.empty((x.shape[0], f, *g.out_size), dtype=x.dtype)
 
     def start():
         def work(chunk: slice) -> None:
-            columns = slice(chunk.start * pixels, chunk.stop * pixels)
-            cols = im2col(xp[:, chunk], g).reshape(groups, -1, columns.stop - columns.start)
-            np.matmul(w_mat, cols, out=out[:, :, columns])
+            cols = _columns(x[chunk], g, groups)
+            product = scratch("conv.product", (groups, f // groups, cols.shape[-1]), x.dtype)
+            np.matmul(w_mat, cols, out=product)
+            _store_batch_major(product.reshape(f, -1, *g.out_size), out[chunk], bias)
 
         return work
 
-    # Chunks go to a few threads (each copy of im2col is memory-bound: one core cannot
-    # saturate it), BLAS then on one thread each.
-    chunks = _batch_chunks(xp, g)
-    with blas_single_threaded(threads_for(chunks) > 1):
-        map_chunks(start, chunks)
-    # The transposing copy to (N, F, H', W') is the size of the output only.
-    out = np.ascontiguousarray(out.reshape(f, n, *g.out_size).transpose(1, 0, 2, 3))
-    if bias is not None:
-        out += bias[:, None, None]
+    _map_batch_chunks(start, x, g)
     return out, Conv2dCache(x, weight, g, groups, bias is not None)
 
 
@@ -124,50 +127,140 @@ def conv2d_backward(
       by ``dh*(KH - 1)``: then this reads ``sum_k w[..., k] * dout_dilated[y - k*dh]``, the *full*
       correlation of the dilated ``dout`` with the kernel rotated by 180 degrees.
 
-    That rotated-kernel correlation is what ``dx`` is; we compute the same sums without
-    materialising the zeros: ``dcols = W^T @ dout`` holds, for each column entry (the copy of an
-    input pixel made for one window), that copy's gradient ``sum_f w * dout``, and ``col2im`` adds
-    all copies back onto their pixel, which is the sum over taps above. (Computing it literally,
-    as im2col of the padded, dilated ``dout`` times the rotated weight, builds a column matrix
-    ``F*H*W / (C*H'*W')`` times larger: much larger for LeNet's 1->6 layer, and only a few
-    percent faster for a same-size 64->64 layer.)
+    ``dx`` is computed in one of two ways, which give the same sums:
+
+    - *By correlation*, literally as above: im2col of the padded ``dout`` times the rotated
+      weight. Only for stride 1 (no zeros to insert), and only when that column matrix is no
+      larger than the forward's: ``F*H*W <= C*H'*W'``, true of same-size layers such as
+      ResNet's, where copying columns beats adding them (a third less backward time for a
+      64-channel 8x8 layer, measured).
+    - *By col2im* otherwise: ``dcols = W^T @ dout`` holds, for each column entry (the copy of an
+      input pixel made for one window), that copy's gradient ``sum_f w * dout``, and ``col2im``
+      adds all copies back onto their pixel, which is the sum over taps above. For LeNet's
+      6->16 layer the correlation's column matrix would be five times larger.
     """
     x, weight, g, groups, has_bias = cache
-    xp = pad_channel_major(x, g.pads)
-    n, f, pixels = xp.shape[1], weight.shape[0], g.out_size[0] * g.out_size[1]
+    (n, c), f = x.shape[:2], weight.shape[0]
     check_shape(dout, (n, f, *g.out_size), "dout")
-    # Channel-major dout, (G, Fg, N*H'*W'), matching the column layout.
-    dout_g = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(groups, f // groups, -1)
     w_mat = _weight_matrix(weight, groups)
-    dxp = np.zeros_like(xp) if input_grad else None
+    dx = np.empty(x.shape, dtype=x.dtype) if input_grad else None
+    w_rotated = _rotated_weight_matrix(weight, groups) if _dx_by_correlation(g, c, f) else None
 
     def start():
-        def work(chunk: slice) -> np.ndarray:
-            cols = im2col(xp[:, chunk], g)
-            dout_chunk = dout_g[:, :, chunk.start * pixels : chunk.stop * pixels]
-            if dxp is not None:
-                dcols = w_mat.transpose(0, 2, 1) @ dout_chunk
-                col2im(dcols.reshape(cols.shape), g, out=dxp[:, chunk])
-            return dout_chunk @ cols.reshape(groups, -1, dout_chunk.shape[-1]).transpose(0, 2, 1)
+        def work(chunk: slice) -> tuple[np.ndarray, np.ndarray | None]:
+            cols = _columns(x[chunk], g, groups)
+            d = scratch("conv.dout", (f, chunk.stop - chunk.start, *g.out_size), x.dtype)
+            d[...] = dout[chunk].transpose(1, 0, 2, 3)  # channel-major, like the columns
+            d_groups = d.reshape(groups, f // groups, -1)
+            dweight = d_groups @ cols.transpose(0, 2, 1)
+            dbias = d.reshape(f, -1).sum(axis=1) if has_bias else None
+            if dx is not None and w_rotated is not None:
+                _dx_by_correlating(d, w_rotated, g, out=dx[chunk])
+            elif dx is not None:
+                # The columns are no longer needed: their buffer takes dcols = W^T @ dout.
+                np.matmul(w_mat.transpose(0, 2, 1), d_groups, out=cols)
+                _dx_by_col2im(cols, g, out=dx[chunk])
+            return dweight, dbias
 
         return work
 
-    chunks = _batch_chunks(xp, g)
+    partial = _map_batch_chunks(start, x, g)
+    # Per-chunk sums added in chunk order: the same bits whichever thread did which chunk.
+    dweight = in_order_sum([p[0] for p in partial]).reshape(weight.shape)
+    dbias = in_order_sum([p[1] for p in partial]) if has_bias else None
+    return dx, dweight, dbias
+
+
+def _batch_chunks(x: np.ndarray, g: ConvGeometry) -> list[slice]:
+    """Batch slices whose column matrix is about ``CHUNK_BYTES``, but enough of them to keep
+    every thread busy (``MIN_CHUNKS_PER_THREAD`` each) unless that would make them smaller than
+    ``MIN_CHUNK_BYTES``; at least one sample each."""
+    n, c = x.shape[:2]
+    per_sample = c * g.kernel[0] * g.kernel[1] * g.out_size[0] * g.out_size[1] * x.itemsize
+    per_thread = -(-n // (_parallel.THREADS * _parallel.MIN_CHUNKS_PER_THREAD)) * per_sample
+    return chunk_slices(n, per_sample, min(CHUNK_BYTES, max(per_thread, MIN_CHUNK_BYTES)))
+
+
+def _map_batch_chunks(start, x: np.ndarray, g: ConvGeometry) -> list:
+    """``map_chunks(start, _batch_chunks(x, g))``, with BLAS on one thread when ours share."""
+    chunks = _batch_chunks(x, g)
     with blas_single_threaded(threads_for(chunks) > 1):
-        partial = map_chunks(start, chunks)
-    dweight = in_order_sum(partial)  # the same bits whichever thread did which chunk
-    dx = None if dxp is None else crop_batch_major(dxp, g.pads, g.in_size)
-    dbias = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    return dx, dweight.reshape(weight.shape), dbias
+        return map_chunks(start, chunks)
 
 
-def _batch_chunks(xp: np.ndarray, g: ConvGeometry) -> list[slice]:
-    """Batch slices whose column matrix is about ``CHUNK_BYTES`` (at least one sample each)."""
-    c, n = xp.shape[:2]
-    per_sample = c * g.kernel[0] * g.kernel[1] * g.out_size[0] * g.out_size[1] * xp.itemsize
-    return chunk_slices(n, per_sample, CHUNK_BYTES)
+def _columns(x: np.ndarray, g: ConvGeometry, groups: int) -> np.ndarray:
+    """im2col of one chunk ``x: (m, C, H, W)``, in scratch, as ``(G, Cg*KH*KW, m*H'*W')``."""
+    m, c = x.shape[:2]
+    xp = pad_channel_major(x, g.pads, out=scratch("conv.padded", (c, m, *g.padded_size), x.dtype))
+    cols = scratch("conv.columns", (c, *g.kernel, m, *g.out_size), x.dtype)
+    return im2col(xp, g, out=cols).reshape(groups, -1, m * g.out_size[0] * g.out_size[1])
+
+
+def _store_batch_major(
+    channel_major: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None
+) -> None:
+    """``out[...] = channel_major (F, m, H, W)`` transposed to ``(m, F, H, W)``, plus ``bias``."""
+    if bias is None:
+        out[...] = channel_major.transpose(1, 0, 2, 3)
+    else:
+        np.add(channel_major.transpose(1, 0, 2, 3), bias[:, None, None], out=out)
+
+
+def _correlation_pads(g: ConvGeometry) -> tuple[int, int, int, int]:
+    """Padding of ``dout`` for ``dx`` as a full correlation: ``dilation * (k - 1)`` per side,
+    less the forward's own padding on that side (negative when the forward padded more)."""
+    (kh, kw), (dh, dw) = g.kernel, g.dilation
+    top, bottom, left, right = g.pads
+    return dh * (kh - 1) - top, dh * (kh - 1) - bottom, dw * (kw - 1) - left, dw * (kw - 1) - right
+
+
+def _dx_by_correlation(g: ConvGeometry, channels: int, filters: int) -> bool:
+    """Whether ``dx`` is computed as a correlation of ``dout`` (see ``conv2d_backward``)."""
+    in_pixels, out_pixels = g.in_size[0] * g.in_size[1], g.out_size[0] * g.out_size[1]
+    return (
+        g.stride == (1, 1)
+        and min(_correlation_pads(g)) >= 0
+        and filters * in_pixels <= channels * out_pixels
+    )
+
+
+def _dx_by_correlating(
+    d: np.ndarray, w_rotated: np.ndarray, g: ConvGeometry, out: np.ndarray
+) -> None:
+    """``out[...] = dx`` of one chunk from its channel-major ``d: (F, m, H', W')``, as the
+    stride-1 correlation of the padded ``d`` with the rotated weight ``(G, Cg, Fg*KH*KW)``."""
+    f, m = d.shape[:2]
+    groups, cg = w_rotated.shape[:2]
+    pads = _correlation_pads(g)
+    padded = scratch("conv.dout_padded", (f, m, d.shape[2] + pads[0] + pads[1],
+                                          d.shape[3] + pads[2] + pads[3]), d.dtype)  # fmt: skip
+    # pad_channel_major swaps the first two axes: hand it the batch-major view of d.
+    pad_channel_major(d.transpose(1, 0, 2, 3), pads, out=padded)
+    full = ConvGeometry(g.kernel, (1, 1), g.dilation, pads, g.out_size, g.in_size)
+    cols = im2col(padded, full, out=scratch("conv.columns", (f, *g.kernel, m, *g.in_size), d.dtype))
+    product = scratch("conv.product", (groups, cg, m * g.in_size[0] * g.in_size[1]), d.dtype)
+    np.matmul(w_rotated, cols.reshape(groups, -1, product.shape[-1]), out=product)
+    _store_batch_major(product.reshape(groups * cg, m, *g.in_size), out)
+
+
+def _dx_by_col2im(dcols: np.ndarray, g: ConvGeometry, out: np.ndarray) -> None:
+    """``out[...] = dx`` of one chunk from its column gradients ``(G, Cg*KH*KW, m*H'*W')``."""
+    m, c, h, w = out.shape
+    xp = scratch("conv.padded", (c, m, *g.padded_size), dcols.dtype)
+    xp.fill(0)
+    col2im(dcols.reshape(c, *g.kernel, m, *g.out_size), g, out=xp)
+    top, _, left, _ = g.pads
+    _store_batch_major(xp[:, :, top : top + h, left : left + w], out)
 
 
 def _weight_matrix(weight: np.ndarray, groups: int) -> np.ndarray:
     """``(F, Cg, KH, KW)`` -> ``(G, Fg, Cg*KH*KW)``, the left operand of each group's product."""
     return weight.reshape(groups, weight.shape[0] // groups, -1)
+
+
+def _rotated_weight_matrix(weight: np.ndarray, groups: int) -> np.ndarray:
+    """``(F, Cg, KH, KW)`` -> ``(G, Cg, Fg*KH*KW)``: per group, the kernel turned by 180 degrees
+    with its input and output channels swapped, the weight of ``dx`` as a correlation."""
+    f, cg, kh, kw = weight.shape
+    grouped = weight.reshape(groups, f // groups, cg, kh, kw)[:, :, :, ::-1, ::-1]
+    return np.ascontiguousarray(grouped.transpose(0, 2, 1, 3, 4)).reshape(groups, cg, -1)
