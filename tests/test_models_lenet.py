@@ -11,7 +11,13 @@ from helpers import assert_close, check_backward
 import cnnumpy.nn as nn
 from cnnumpy import optim
 from cnnumpy.gradcheck import check_model_gradients
-from cnnumpy.models.lenet import lenet5, lenet5_modern, lenet5_preprocess, lenet_theano
+from cnnumpy.models.lenet import (
+    LENET5_BACKGROUND,
+    lenet5,
+    lenet5_modern,
+    lenet5_preprocess,
+    lenet_theano,
+)
 from cnnumpy.models.lenet_bitmaps import digit_prototypes
 from cnnumpy.models.lenet_c3 import (
     LENET5_C3_TABLE,
@@ -83,8 +89,10 @@ def test_lenet5_structure_criterion_and_sizes():
     model = lenet5(input_size=28, rng=np.random.default_rng(0))
     assert isinstance(model.criterion, nn.MAPLoss)
     assert "criterion" not in dict(model.named_children())
-    assert len(model) == 14 and model.c1.padding == 2
+    assert len(model) == 15 and model.c1.padding == 0
+    assert model.pad.padding == (2, 2, 2, 2) and model.pad.value == LENET5_BACKGROUND
     assert model(np.zeros((2, 1, 28, 28), np.float32)).shape == (2, 10)
+    assert len(lenet5(input_size=32, rng=np.random.default_rng(0))) == 14  # no pad stage
     for bad in (8, 30):
         with pytest.raises(ValueError, match="input_size"):
             lenet5(input_size=bad)
@@ -186,7 +194,8 @@ def _torch_lenet5(x, p, y, padding, j=84.0):
         coeff, bias = p[f"{name}.weight"], p[f"{name}.bias"]
         return tf.avg_pool2d(h, 2) * 4 * coeff[None, :, None, None] + bias[None, :, None, None]
 
-    h = squash(tf.conv2d(x, p["c1.weight"], p["c1.bias"], padding=padding))
+    x = tf.pad(x, (padding,) * 4, value=-0.1)  # the background, not zeros
+    h = squash(tf.conv2d(x, p["c1.weight"], p["c1.bias"]))
     h = squash(subsample(h, "s2"))
     h = squash(tf.conv2d(h, _masked_c3(p["c3.weight"]), p["c3.bias"]))
     h = squash(subsample(h, "s4"))

@@ -57,6 +57,7 @@ from .norm_naive import (
     spatial_batch_norm_backward_naive,
     spatial_batch_norm_forward_naive,
 )
+from .pad import constant_pad2d_backward, constant_pad2d_forward
 from .pool import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -80,6 +81,8 @@ from .pool_naive import (
 from .rbf import map_loss, rbf_backward, rbf_backward_naive, rbf_forward, rbf_forward_naive
 
 __all__ = [
+    "constant_pad2d_backward",
+    "constant_pad2d_forward",
     "conv2d_backward",
     "conv2d_backward_naive",
     "conv2d_forward",

@@ -120,15 +120,21 @@ def lenet5(
     with the *smallest* penalty (``criterion.predict``). Initialisation: Appendix C, weights and
     biases uniform in ``+-2.4 / F_i`` (``F_i`` = 25, 4, 75/100/150, 4, 400, 120).
 
-    Departures: ``input_size=28`` is accepted and padded by 2 inside C1 (zeros, where the paper
-    pads with background -0.1); ``num_classes`` above 10 get random +1/-1 prototypes (the
+    ``input_size=28`` is accepted: an extra first stage ``pad`` (``nn.ConstantPad2d``) centres the
+    digit in 32x32 with the background value -0.1, as the paper's field is (zero padding would
+    draw a frame 0.1 brighter than the background around every digit).
+
+    Departures: ``num_classes`` above 10 get random +1/-1 prototypes (the
     paper's suggested alternative to drawings); ``in_channels`` > 1 widens C1's kernels. The
     paper trains with a stochastic diagonal Levenberg-Marquardt method; any optimiser here works.
     """
     rng = rng if rng is not None else np.random.default_rng()
     padding = _c1_padding(input_size, "lenet5")
-    stages: dict[str, nn.Module] = {
-        "c1": _lecun_(nn.Conv2d(in_channels, 6, 5, padding=padding, rng=rng), rng),
+    stages: dict[str, nn.Module] = {}
+    if padding:  # a 28x28 digit is centred in the paper's 32x32 field of background, not zeros
+        stages["pad"] = nn.ConstantPad2d(padding, LENET5_BACKGROUND)
+    stages |= {
+        "c1": _lecun_(nn.Conv2d(in_channels, 6, 5, rng=rng), rng),
         "c1_squash": nn.ScaledTanh(),
         "s2": nn.Subsampling(6, 2, rng=rng),
         "s2_squash": nn.ScaledTanh(),

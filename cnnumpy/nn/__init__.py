@@ -23,10 +23,12 @@ from .linear import Flatten, Linear
 from .loss import CrossEntropyLoss, MAPLoss, MultiMarginLoss, RBFOutput
 from .module import Module
 from .norm import BatchNorm1d, BatchNorm2d, LocalResponseNorm
+from .pad import ConstantPad2d
 from .parameter import Parameter
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Subsampling
 
 __all__ = [
+    "ConstantPad2d",
     "ELU",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
