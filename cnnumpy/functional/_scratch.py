@@ -15,6 +15,7 @@ process).
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -27,7 +28,7 @@ _local = threading.local()
 def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
     """An uninitialised C-contiguous ``shape`` array of ``dtype``, this thread's ``name`` buffer."""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     if nbytes > KEEP_BYTES:
         return np.empty(shape, dtype=dtype)
     buffers: dict[str, np.ndarray] | None = getattr(_local, "buffers", None)
