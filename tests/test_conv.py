@@ -99,9 +99,9 @@ def test_both_ways_of_computing_dx_match_naive(
     g = cache.geometry
     applies = g.stride == (1, 1) and min(conv._correlation_pads(g)) >= 0
     if by_correlation and not applies:
-        assert not conv._dx_by_correlation(g, x.shape[1], w.shape[0])
+        assert not conv._correlation_dx_applies(g, x.shape[1], w.shape[0])
         return
-    monkeypatch.setattr(conv, "_dx_by_correlation", lambda *_: by_correlation)
+    monkeypatch.setattr(conv, "_correlation_dx_applies", lambda *_: by_correlation)
     dout = rng.standard_normal(out.shape)
     dx = conv2d_backward(dout, cache)[0]
     dx_naive = conv2d_backward_naive(dout, conv2d_forward_naive(x, w, b, **kw)[1])[0]

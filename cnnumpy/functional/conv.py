@@ -144,7 +144,8 @@ def conv2d_backward(
     check_shape(dout, (n, f, *g.out_size), "dout")
     w_mat = _weight_matrix(weight, groups)
     dx = np.empty(x.shape, dtype=x.dtype) if input_grad else None
-    w_rotated = _rotated_weight_matrix(weight, groups) if _dx_by_correlation(g, c, f) else None
+    by_correlation = input_grad and _correlation_dx_applies(g, c, f)
+    w_rotated = _rotated_weight_matrix(weight, groups) if by_correlation else None
 
     def start():
         def work(chunk: slice) -> tuple[np.ndarray, np.ndarray | None]:
@@ -155,7 +156,7 @@ def conv2d_backward(
             dweight = d_groups @ cols.transpose(0, 2, 1)
             dbias = d.reshape(f, -1).sum(axis=1) if has_bias else None
             if dx is not None and w_rotated is not None:
-                _dx_by_correlating(d, w_rotated, g, out=dx[chunk])
+                _dx_by_correlation(d, w_rotated, g, out=dx[chunk])
             elif dx is not None:
                 # The columns are no longer needed: their buffer takes dcols = W^T @ dout.
                 np.matmul(w_mat.transpose(0, 2, 1), d_groups, out=cols)
@@ -214,7 +215,7 @@ def _correlation_pads(g: ConvGeometry) -> tuple[int, int, int, int]:
     return dh * (kh - 1) - top, dh * (kh - 1) - bottom, dw * (kw - 1) - left, dw * (kw - 1) - right
 
 
-def _dx_by_correlation(g: ConvGeometry, channels: int, filters: int) -> bool:
+def _correlation_dx_applies(g: ConvGeometry, channels: int, filters: int) -> bool:
     """Whether ``dx`` is computed as a correlation of ``dout`` (see ``conv2d_backward``)."""
     in_pixels, out_pixels = g.in_size[0] * g.in_size[1], g.out_size[0] * g.out_size[1]
     return (
@@ -224,7 +225,7 @@ def _dx_by_correlation(g: ConvGeometry, channels: int, filters: int) -> bool:
     )
 
 
-def _dx_by_correlating(
+def _dx_by_correlation(
     d: np.ndarray, w_rotated: np.ndarray, g: ConvGeometry, out: np.ndarray
 ) -> None:
     """``out[...] = dx`` of one chunk from its channel-major ``d: (F, m, H', W')``, as the
