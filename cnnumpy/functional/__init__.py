@@ -38,6 +38,18 @@ from .conv_naive import (
     conv_transpose2d_forward_naive,
 )
 from .conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
+from .curvature import (
+    conv2d_curvature,
+    cross_entropy_curvature,
+    linear_curvature,
+    map_loss_curvature,
+    rbf_curvature,
+    relu_curvature,
+    scaled_tanh_curvature,
+    sigmoid_curvature,
+    subsampling_curvature,
+    tanh_curvature,
+)
 from .dropout import dropout_backward, dropout_forward
 from .linear import linear_backward, linear_forward
 from .loss import multi_margin_loss, softmax_cross_entropy_loss, svm_loss
@@ -81,6 +93,16 @@ from .pool_naive import (
 from .rbf import map_loss, rbf_backward, rbf_backward_naive, rbf_forward, rbf_forward_naive
 
 __all__ = [
+    "conv2d_curvature",
+    "cross_entropy_curvature",
+    "linear_curvature",
+    "map_loss_curvature",
+    "rbf_curvature",
+    "relu_curvature",
+    "scaled_tanh_curvature",
+    "sigmoid_curvature",
+    "subsampling_curvature",
+    "tanh_curvature",
     "constant_pad2d_backward",
     "constant_pad2d_forward",
     "conv2d_backward",

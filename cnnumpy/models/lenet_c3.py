@@ -89,6 +89,18 @@ def table_conv2d_backward(
     return dx, ddense[cache.out_index, cache.in_index], dbias
 
 
+def table_conv2d_curvature(
+    hout: np.ndarray, cache: TableConv2dCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Diagonal Gauss-Newton curvature ``(h_x, h_weight, h_bias)`` (see ``F.conv2d_curvature``).
+
+    The same gather as the gradient's: the dense convolution's ``h`` at each table connection.
+    An absent connection's weight is zero, and so is its square, so it adds nothing to ``h_x``.
+    """
+    h_x, h_dense, h_bias = F.conv2d_curvature(hout, cache.conv)
+    return h_x, h_dense[cache.out_index, cache.in_index], h_bias
+
+
 def table_conv2d_forward_naive(
     x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
     out_index: np.ndarray, in_index: np.ndarray, out_channels: int,
@@ -171,6 +183,15 @@ class TableConv2d(nn.Module):
         if self.bias is not None:
             self.bias.grad += db
         return dx
+
+    def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
+        if self._cache is None:
+            raise RuntimeError("TableConv2d.curvature_backward called before forward")
+        h_x, h_w, h_b = table_conv2d_curvature(h_out, self._cache)
+        self.weight.add_curvature(h_w)
+        if self.bias is not None:
+            self.bias.add_curvature(h_b)
+        return h_x
 
     def connections(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
         bias = self.out_channels if self.bias is not None else 0

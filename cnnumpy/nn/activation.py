@@ -17,6 +17,7 @@ class ReLU(StatelessLayer):
 
     kernel_forward = staticmethod(F.relu_forward)
     kernel_backward = staticmethod(F.relu_backward)
+    kernel_curvature = staticmethod(F.relu_curvature)
 
 
 class LeakyReLU(StatelessLayer):
@@ -52,6 +53,7 @@ class Sigmoid(StatelessLayer):
 
     kernel_forward = staticmethod(F.sigmoid_forward)
     kernel_backward = staticmethod(F.sigmoid_backward)
+    kernel_curvature = staticmethod(F.sigmoid_curvature)
 
 
 class Tanh(StatelessLayer):
@@ -59,6 +61,7 @@ class Tanh(StatelessLayer):
 
     kernel_forward = staticmethod(F.tanh_forward)
     kernel_backward = staticmethod(F.tanh_backward)
+    kernel_curvature = staticmethod(F.tanh_curvature)
 
 
 class ScaledTanh(StatelessLayer):
@@ -66,6 +69,7 @@ class ScaledTanh(StatelessLayer):
 
     kernel_forward = staticmethod(F.scaled_tanh_forward)
     kernel_backward = staticmethod(F.scaled_tanh_backward)
+    kernel_curvature = staticmethod(F.scaled_tanh_curvature)
 
 
 class Softmax(StatelessLayer):

@@ -39,6 +39,11 @@ class Sequential(Module):
             dout = layer.backward(dout)
         return dout
 
+    def curvature_backward(self, h_out: np.ndarray) -> np.ndarray | None:
+        for layer in reversed(list(self.children())):
+            h_out = layer.curvature_backward(h_out)
+        return h_out
+
     def set_input_grad(self, enabled: bool) -> Module:
         """The first child reads the chain's input, so the setting is its (see ``Module``)."""
         self.input_grad = enabled

@@ -86,6 +86,16 @@ class Conv2d(_ConvNd):
         cache = self._take_cache()
         return self._accumulate(F.conv2d_backward(dout, cache, input_grad=self.input_grad))
 
+    def curvature_backward(self, h_out: np.ndarray) -> np.ndarray | None:
+        """``h_x`` (None after ``set_input_grad(False)``); accumulates the parameters'
+        ``curvature`` (see ``F.conv2d_curvature``)."""
+        cache = self._take_cache()
+        h_x, h_w, h_b = F.conv2d_curvature(h_out, cache, input_curvature=self.input_grad)
+        self.weight.add_curvature(h_w)
+        if self.bias is not None:
+            self.bias.add_curvature(h_b)
+        return h_x
+
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
         s += f", stride={self.stride}" if self.stride != 1 else ""

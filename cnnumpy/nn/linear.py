@@ -51,6 +51,13 @@ class Linear(Module):
             self.bias.grad += db
         return dx
 
+    def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
+        h_x, h_w, h_b = F.linear_curvature(h_out, self._cache)
+        self.weight.add_curvature(h_w)
+        if self.bias is not None:
+            self.bias.add_curvature(h_b)
+        return h_x
+
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -71,3 +78,6 @@ class Flatten(Module):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         return dout.reshape(self._shape)
+
+    def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
+        return h_out.reshape(self._shape)  # a reshape's Jacobian is a permutation matrix

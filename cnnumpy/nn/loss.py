@@ -1,7 +1,9 @@
 """Loss modules: ``loss = criterion(scores, y)`` returns a float, ``criterion.backward()`` dscores.
 
 A loss is the end of the chain, so its backward takes no ``dout``: it returns the gradient of
-the (mean) loss with respect to the scores.
+the (mean) loss with respect to the scores. Likewise ``criterion.curvature_backward()``, where
+defined, returns the diagonal of the (mean) loss's Hessian w.r.t. the scores, the start of a
+``model.curvature_backward`` pass.
 """
 
 from __future__ import annotations
@@ -17,13 +19,26 @@ class _Loss(Module):
     def __init__(self) -> None:
         super().__init__()
         self._dscores: np.ndarray | None = None
+        self._scores: np.ndarray | None = None
 
     def __call__(self, scores: np.ndarray, y: np.ndarray) -> float:  # type: ignore[override]
         return self.forward(scores, y)
 
     def forward(self, scores: np.ndarray, y: np.ndarray) -> float:  # type: ignore[override]
         loss, self._dscores = self._loss(scores, y)
+        self._scores = scores  # a reference, for curvature_backward
         return loss
+
+    def curvature_backward(self) -> np.ndarray:  # type: ignore[override]
+        """Diagonal of the Hessian of the loss w.r.t. the scores of the last forward, ``(N, C)``:
+        each sample's divided by N, as the gradient is (the loss is the batch mean)."""
+        scores = self._scores
+        if scores is None:
+            raise RuntimeError(f"{type(self).__name__}.curvature_backward called before forward")
+        return self._curvature(scores)
+
+    def _curvature(self, scores: np.ndarray) -> np.ndarray:
+        return super().curvature_backward(scores)  # raises, naming the loss
 
     def _loss(self, scores: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         raise NotImplementedError
@@ -51,6 +66,9 @@ class CrossEntropyLoss(_Loss):
 
     def _loss(self, scores: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         return F.softmax_cross_entropy_loss(scores, y, label_smoothing=self.label_smoothing)
+
+    def _curvature(self, scores: np.ndarray) -> np.ndarray:
+        return F.cross_entropy_curvature(scores)
 
     def extra_repr(self) -> str:
         return f"label_smoothing={self.label_smoothing}" if self.label_smoothing else ""
@@ -116,6 +134,12 @@ class RBFOutput(Module):
             self.weight.grad += dw
         return dx
 
+    def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
+        h_x, h_w = F.rbf_curvature(h_out, self._cache)
+        if self.trainable:
+            self.weight.add_curvature(h_w)
+        return h_x
+
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, " + (
             f"trainable={self.trainable}"
@@ -138,6 +162,11 @@ class MAPLoss(_Loss):
         if self.j is None:
             return F.map_loss(scores, y)
         return F.map_loss(scores, y, j=self.j)
+
+    def _curvature(self, scores: np.ndarray) -> np.ndarray:
+        if self.j is None:
+            return F.map_loss_curvature(scores)
+        return F.map_loss_curvature(scores, j=self.j)
 
     def predict(self, scores: np.ndarray) -> np.ndarray:
         return np.argmin(scores, axis=1)

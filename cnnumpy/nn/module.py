@@ -8,6 +8,11 @@ Containers run their children's backwards in reverse order. So a module must see
 ``forward`` before each ``backward``; calling the same module twice in one forward (weight
 sharing) is not supported.
 
+``curvature_backward(h_out)`` is a second kind of backward, for the layers that have a rule
+for it: it back-propagates a diagonal second-derivative estimate (``h_in = (J**2)^T h_out``,
+see :mod:`cnnumpy.functional.curvature`) and accumulates into each parameter's ``curvature``.
+It is called after a forward *instead of* ``backward`` and consumes the cache the same way.
+
 Parameters, buffers and children are found by walking the instance's attributes in the order
 they were assigned, which gives ``state_dict`` keys in PyTorch's order and with its dotted names.
 """
@@ -37,6 +42,17 @@ class Module:
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def curvature_backward(self, h_out: np.ndarray) -> np.ndarray | None:
+        """Diagonal Gauss-Newton curvature w.r.t. the input, from ``h_out`` w.r.t. the output.
+
+        Returns ``h_in = (J**2)^T h_out`` (``J`` the Jacobian of the last forward, squared
+        elementwise) and adds ``(J_w**2)^T h_out`` to each parameter's ``curvature``.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no curvature rule (curvature_backward), so a "
+            "curvature-based optimiser such as SDLM cannot train a model that contains it"
+        )
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
@@ -88,6 +104,10 @@ class Module:
         for p in self.parameters():
             p.zero_grad()
 
+    def zero_curvature(self) -> None:
+        for p in self.parameters():
+            p.zero_curvature()
+
     def _take_cache(self):
         """The cache the last ``forward`` left, cleared so its arrays can be freed: each forward
         allows one backward."""
@@ -113,12 +133,15 @@ class Module:
         return self
 
     def to(self, dtype: type | np.dtype) -> Module:
-        """Cast every parameter (and its gradient) and floating buffer to ``dtype``, in place."""
+        """Cast every parameter (with its gradient and curvature) and floating buffer to
+        ``dtype``, in place."""
         for m in self.modules():
             for value in vars(m).values():
                 if isinstance(value, Parameter):
                     value.data = value.data.astype(dtype)
                     value.grad = value.grad.astype(dtype)
+                    if value.curvature is not None:
+                        value.curvature = value.curvature.astype(dtype)
             for name in m._buffer_names:
                 buf = getattr(m, name)
                 if buf is not None and buf.dtype.kind == "f":

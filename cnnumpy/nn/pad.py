@@ -16,6 +16,8 @@ class ConstantPad2d(StatelessLayer):
 
     kernel_forward = staticmethod(F.constant_pad2d_forward)
     kernel_backward = staticmethod(F.constant_pad2d_backward)
+    # The crop's Jacobian holds only zeros and ones, its own square: curvature passes as dx does.
+    kernel_curvature = staticmethod(F.constant_pad2d_backward)
 
     def __init__(self, padding: int | tuple[int, int, int, int], value: float) -> None:
         super().__init__()
