@@ -20,6 +20,11 @@ each training mini-batch is distorted before the forward pass, drawing from a Ge
 own (seeded from ``seed``, saved in checkpoints as ``solver.augment``), so the mini-batch order
 does not depend on whether augmentation is on, and a resumed run is still bit-identical.
 Evaluation always sees the images as they are.
+
+An optimiser with a ``prepare_epoch(model, loss, X, y, rng)`` method (``optim.SDLM``, which
+re-estimates its curvature there) has it called before each epoch with the whole training set
+and a Generator of the Solver's own (seeded from ``seed``, saved as ``solver.prepare``), so
+what it draws is reproducible and a resumed run still bit-identical.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from .optim.lr_scheduler import ReduceLROnPlateau
 
 SHUFFLE_RNG = "solver.shuffle"
 AUGMENT_RNG = "solver.augment"
+PREPARE_RNG = "solver.prepare"
 HISTORY_KEYS = ("loss", "train_acc", "val_acc", "lr")  # loss per iteration, the rest per epoch
 
 
@@ -132,6 +138,7 @@ class Solver:
         self.rng = np.random.default_rng(seed)  # the mini-batch order, and nothing else
         self.augment = augment
         self.augment_rng = np.random.default_rng([seed, 2])  # the augmentation's draws
+        self.prepare_rng = np.random.default_rng([seed, 3])  # the optimiser's epoch set-up
         n = self.y_train.shape[0]
         subset = np.random.default_rng([seed, 1]).permutation(n)[:train_acc_samples]
         self._train_subset = np.sort(subset)
@@ -170,6 +177,9 @@ class Solver:
         epoch, num_batches = self.epoch + 1, math.ceil(n / bs)
         order = self.rng.permutation(n)
         self.model.train()
+        prepare = getattr(self.optimizer, "prepare_epoch", None)
+        if prepare is not None:  # in train mode, as the gradient passes will run
+            prepare(self.model, self.loss, x_all, y_all, self.prepare_rng)
         bar = tqdm(
             total=n, unit="img", unit_scale=True, leave=False,
             desc=f"epoch {epoch}/{self.epochs}", disable=None if self.progress else True,
@@ -267,10 +277,13 @@ class Solver:
     # -- checkpoints ----------------------------------------------------------------------------
     def rngs(self) -> dict[str, np.random.Generator]:
         """Every Generator whose state a checkpoint carries: the shuffle, the augmentation's
-        (only when ``augment`` is set) and the model's noise."""
+        (only when ``augment`` is set), the optimiser's set-up (only when it has
+        ``prepare_epoch``) and the model's noise."""
         rngs = {SHUFFLE_RNG: self.rng}
         if self.augment is not None:
             rngs[AUGMENT_RNG] = self.augment_rng
+        if hasattr(self.optimizer, "prepare_epoch"):
+            rngs[PREPARE_RNG] = self.prepare_rng
         return {**rngs, **dict(named_rngs(self.model))}
 
     def save(self, path: str | Path) -> None:

@@ -19,11 +19,12 @@ from .. import nn, optim
 from ..data import DATASETS, Dataset, Normalization, build_augment, load_dataset, normalize
 from ..data.augment import AUGMENTATIONS, Augment
 from ..models import MODELS, build_model
+from ..optim.sdlm import LENET5_SCHEDULE
 from ..plots import plot_learning_curves
 from ..solver import Solver
 
-SCHEDULES = ("none", "cosine", "plateau")
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("none", "cosine", "plateau", "lenet5")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "sdlm")
 NO_FLIP = ("digits", "mnist")  # a mirrored digit is not a digit
 DEFAULT_DATA_DIR = Path("data")
 
@@ -59,11 +60,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "or several joined by '+', e.g. crop+flip (flip is refused for digits and mnist)",
     )  # fmt: skip
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="default adam")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
+    p.add_argument(
+        "--lr", type=float, default=1e-3,
+        help="learning rate (default 1e-3); for sdlm the global epsilon (paper: 0.0005)",
+    )  # fmt: skip
     p.add_argument(
         "--lr-schedule", default="none", choices=SCHEDULES,
         help="none (constant, the default); cosine: annealed to 0 over --epochs; plateau: "
-        "halved when validation accuracy has not improved for 2 epochs",
+        "halved when validation accuracy has not improved for 2 epochs; lenet5: LeCun et al. "
+        "1998's steps, x1 for epochs 1-2, x0.4 for 3-5, x0.2 for 6-8, x0.1 for 9-12, x0.02 after",
+    )  # fmt: skip
+    p.add_argument(
+        "--mu", type=float, default=0.02,
+        help="sdlm: the damping mu in lr / (mu + h) (default 0.02, the paper's)",
     )  # fmt: skip
     p.add_argument("--momentum", type=float, default=0.9, help="for sgd/rmsprop (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (default 0)")
@@ -137,7 +146,13 @@ def make_augment(
     return build_augment(spec, image_size, fill=fill, allow_flip=dataset not in NO_FLIP)
 
 
-def make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: float):
+def make_optimizer(
+    name: str, params, lr: float, momentum: float, weight_decay: float, mu: float = 0.02
+):
+    if name == "sdlm":
+        if weight_decay:
+            raise ValueError("--optimizer sdlm takes no --weight-decay (the paper used none)")
+        return optim.SDLM(params, lr=lr, mu=mu)
     if name == "sgd":
         return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "rmsprop":
@@ -152,6 +167,8 @@ def make_scheduler(name: str, optimizer, epochs: int):
         return optim.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
     if name == "plateau":
         return optim.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
+    if name == "lenet5":
+        return optim.PiecewiseConstantLR(optimizer, *LENET5_SCHEDULE)
     return None
 
 
@@ -183,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     model = build_model(args.model, rng=np.random.default_rng(args.seed), **model_kwargs)
     loss = model.criterion if hasattr(model, "criterion") else nn.CrossEntropyLoss()
     optimizer = make_optimizer(
-        args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay
+        args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay, args.mu
     )
     out = args.out or Path("runs") / f"{args.model}-{args.dataset}"
     data_dir = None

@@ -1,11 +1,13 @@
 """Learning-rate schedulers that set ``optimizer.lr``, with ``torch.optim.lr_scheduler``'s rules.
 
-Epoch-based schedulers (:class:`StepLR`, :class:`MultiStepLR`, :class:`CosineAnnealingLR`) set
+Epoch-based schedulers (:class:`StepLR`, :class:`MultiStepLR`, :class:`CosineAnnealingLR`,
+:class:`PiecewiseConstantLR`) set
 the learning rate for epoch 0 when constructed and move one epoch per ``step()``; call
 ``optimizer.step()`` during the epoch and ``scheduler.step()`` after it. Like PyTorch's
 ``step()`` without an epoch argument they update *recursively* from the optimiser's current
 ``lr`` (so they compose with other changes to ``lr``); the closed forms in the docstrings are
-what they give when nothing else touches ``lr``.
+what they give when nothing else touches ``lr``. :class:`PiecewiseConstantLR` is the exception:
+like PyTorch's ``LambdaLR`` it sets ``base_lr * factor`` outright.
 
 :class:`ReduceLROnPlateau` instead takes the monitored metric: ``scheduler.step(val_loss)``.
 
@@ -16,6 +18,7 @@ it holds the current ``lr``.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -169,6 +172,46 @@ class CosineAnnealingLR(LRScheduler):
             return lr + (self.base_lr - self.eta_min) * (1 - math.cos(math.pi / t_max)) / 2
         ratio = (1 + math.cos(math.pi * t / t_max)) / (1 + math.cos(math.pi * (t - 1) / t_max))
         return ratio * (lr - self.eta_min) + self.eta_min
+
+
+class PiecewiseConstantLR(LRScheduler):
+    """Fixed multiples of the initial rate between epoch boundaries::
+
+        lr_t = base_lr * factors[k]   for boundaries[k-1] <= t < boundaries[k]
+
+    with ``t`` the 0-based epoch, ``boundaries[-1] = 0`` and ``boundaries[K] = infinity``: so
+    ``factors`` has one entry more than ``boundaries``, which must increase strictly. Set
+    outright from ``base_lr``, not recursively, so a factor of 0 is allowed. LeNet-5's epsilon
+    schedule is ``boundaries=(2, 5, 8, 12)``, ``factors=(1, 0.4, 0.2, 0.1, 0.02)``
+    (``cnnumpy.optim.sdlm.LENET5_SCHEDULE``).
+    """
+
+    _saved = (*LRScheduler._saved, "boundaries", "factors")
+
+    def __init__(
+        self, optimizer: Optimizer, boundaries: Iterable[int], factors: Iterable[float]
+    ) -> None:
+        self.boundaries = tuple(boundaries)
+        self.factors = tuple(float(f) for f in factors)
+        super().__init__(optimizer)
+
+    def _check_hyper(self, v: dict[str, Scalar]) -> None:
+        owner = "PiecewiseConstantLR"
+        boundaries, factors = v["boundaries"], v["factors"]
+        for b in boundaries:
+            _check_int(owner, "each boundary", b, 1)
+        if list(boundaries) != sorted(set(boundaries)):
+            raise ValueError(f"{owner}: boundaries must increase strictly, got {boundaries}")
+        if len(factors) != len(boundaries) + 1:
+            raise ValueError(
+                f"{owner}: need one factor more than boundaries, got {len(factors)} factors "
+                f"for {len(boundaries)} boundaries"
+            )
+        if not all(f >= 0.0 for f in factors):
+            raise ValueError(f"{owner}: factors must be >= 0, got {factors}")
+
+    def _get_lr(self) -> float:
+        return self.base_lr * self.factors[bisect.bisect_right(self.boundaries, self.last_epoch)]
 
 
 class ReduceLROnPlateau(_Scheduler):
