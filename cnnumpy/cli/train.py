@@ -25,6 +25,7 @@ from ..solver import Solver
 
 SCHEDULES = ("none", "cosine", "plateau", "lenet5")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "sdlm")
+DEFAULT_LR = {"sdlm": 5e-4}  # the others' is 1e-3
 NO_FLIP = ("digits", "mnist")  # a mirrored digit is not a digit
 DEFAULT_DATA_DIR = Path("data")
 
@@ -61,8 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="default adam")
     p.add_argument(
-        "--lr", type=float, default=1e-3,
-        help="learning rate (default 1e-3); for sdlm the global epsilon (paper: 0.0005)",
+        "--lr", type=float, default=None,
+        help="learning rate (default 1e-3); for sdlm the global epsilon (default 0.0005, the "
+        "paper's first)",
     )  # fmt: skip
     p.add_argument(
         "--lr-schedule", default="none", choices=SCHEDULES,
@@ -199,8 +201,9 @@ def run(args: argparse.Namespace) -> int:
     model_kwargs.update(args.model_option)
     model = build_model(args.model, rng=np.random.default_rng(args.seed), **model_kwargs)
     loss = model.criterion if hasattr(model, "criterion") else nn.CrossEntropyLoss()
+    lr = args.lr if args.lr is not None else DEFAULT_LR.get(args.optimizer, 1e-3)
     optimizer = make_optimizer(
-        args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay, args.mu
+        args.optimizer, model.parameters(), lr, args.momentum, args.weight_decay, args.mu
     )
     out = args.out or Path("runs") / f"{args.model}-{args.dataset}"
     data_dir = None

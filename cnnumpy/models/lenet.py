@@ -126,7 +126,8 @@ def lenet5(
 
     Departures: ``num_classes`` above 10 get random +1/-1 prototypes (the
     paper's suggested alternative to drawings); ``in_channels`` > 1 widens C1's kernels. The
-    paper trains with a stochastic diagonal Levenberg-Marquardt method; any optimiser here works.
+    paper trains with a stochastic diagonal Levenberg-Marquardt method (``optim.SDLM``: every
+    stage here has a curvature rule); any optimiser here works.
     """
     rng = rng if rng is not None else np.random.default_rng()
     padding = _c1_padding(input_size, "lenet5")
