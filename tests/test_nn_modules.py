@@ -151,6 +151,16 @@ def test_set_input_grad_skips_only_the_first_layers_dx(rng):
     residual_first = nn.Sequential(nn.Residual(nn.Conv2d(3, 3, 3, padding=1, rng=rng)))
     residual_first.to(np.float64)
     assert grads(residual_first, False)[0].shape == x.shape
+    # A parameterless first layer (a pad) passes the setting on to the first conv.
+    padded = nn.Sequential(nn.ConstantPad2d(1, -0.1), nn.Conv2d(3, 2, 3, rng=rng), nn.ReLU())
+    padded.to(np.float64)
+    dx, full = grads(padded, True)
+    skipped_dx, skipped = grads(padded, False)
+    assert dx.shape == x.shape and skipped_dx is None
+    assert not padded[0].input_grad and not padded[1].input_grad and padded[2].input_grad
+    for name, grad in full.items():
+        assert np.array_equal(skipped[name], grad), name
+    assert grads(padded, True)[0].shape == x.shape and padded[1].input_grad
 
 
 @pytest.mark.parametrize(

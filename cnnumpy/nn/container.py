@@ -36,20 +36,31 @@ class Sequential(Module):
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         for layer in reversed(list(self.children())):
+            if dout is None:  # a child skipped its dx: what lies before it has no parameters
+                return None
             dout = layer.backward(dout)
         return dout
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray | None:
         for layer in reversed(list(self.children())):
+            if h_out is None:  # as in backward
+                return None
             h_out = layer.curvature_backward(h_out)
         return h_out
 
     def set_input_grad(self, enabled: bool) -> Module:
-        """The first child reads the chain's input, so the setting is its (see ``Module``)."""
+        """The first child reads the chain's input, so the setting is its (see ``Module``).
+
+        A first child without trainable parameters (LeNet-5's ``pad``) needs no backward at all
+        when its input's gradient is unwanted, so the setting also goes to the child after it,
+        and so on up to the first one with parameters; ``backward`` stops where a child
+        returned None.
+        """
         self.input_grad = enabled
-        first = next(self.children(), None)
-        if first is not None:
-            first.set_input_grad(enabled)
+        for child in self.children():
+            child.set_input_grad(enabled)
+            if any(p.requires_grad for p in child.parameters()):
+                break
         return self
 
 
