@@ -38,8 +38,3 @@ def scratch(name: str, shape: tuple[int, ...], dtype: np.dtype | type) -> np.nda
     if buffer is None or buffer.nbytes < nbytes:
         buffer = buffers[name] = np.empty(nbytes, dtype=np.uint8)
     return buffer[:nbytes].view(dtype).reshape(shape)
-
-
-def release() -> None:
-    """Drop the calling thread's buffers (the pool threads' are dropped with their threads)."""
-    _local.buffers = {}

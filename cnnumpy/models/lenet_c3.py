@@ -188,9 +188,7 @@ class TableConv2d(nn.Module):
         if self._cache is None:
             raise RuntimeError("TableConv2d.curvature_backward called before forward")
         h_x, h_w, h_b = table_conv2d_curvature(h_out, self._cache)
-        self.weight.add_curvature(h_w)
-        if self.bias is not None:
-            self.bias.add_curvature(h_b)
+        self._add_curvature(h_w, h_b)
         return h_x
 
     def connections(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:

@@ -35,18 +35,18 @@ class Sequential(Module):
         return x
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        for layer in reversed(list(self.children())):
-            if dout is None:  # a child skipped its dx: what lies before it has no parameters
-                return None
-            dout = layer.backward(dout)
-        return dout
+        return self._backwards("backward", dout)
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray | None:
+        return self._backwards("curvature_backward", h_out)
+
+    def _backwards(self, method: str, value: np.ndarray | None) -> np.ndarray | None:
+        """Each child's ``method`` in reverse order, each fed the previous one's result."""
         for layer in reversed(list(self.children())):
-            if h_out is None:  # as in backward
+            if value is None:  # a child skipped its dx: what lies before it has no parameters
                 return None
-            h_out = layer.curvature_backward(h_out)
-        return h_out
+            value = getattr(layer, method)(value)
+        return value
 
     def set_input_grad(self, enabled: bool) -> Module:
         """The first child reads the chain's input, so the setting is its (see ``Module``).

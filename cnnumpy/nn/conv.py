@@ -91,9 +91,7 @@ class Conv2d(_ConvNd):
         ``curvature`` (see ``F.conv2d_curvature``)."""
         cache = self._take_cache()
         h_x, h_w, h_b = F.conv2d_curvature(h_out, cache, input_curvature=self.input_grad)
-        self.weight.add_curvature(h_w)
-        if self.bias is not None:
-            self.bias.add_curvature(h_b)
+        self._add_curvature(h_w, h_b)
         return h_x
 
     def extra_repr(self) -> str:

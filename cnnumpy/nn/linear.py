@@ -53,9 +53,7 @@ class Linear(Module):
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
         h_x, h_w, h_b = F.linear_curvature(h_out, self._cache)
-        self.weight.add_curvature(h_w)
-        if self.bias is not None:
-            self.bias.add_curvature(h_b)
+        self._add_curvature(h_w, h_b)
         return h_x
 
     def extra_repr(self) -> str:

@@ -54,6 +54,12 @@ class Module:
             "curvature-based optimiser such as SDLM cannot train a model that contains it"
         )
 
+    def _add_curvature(self, h_weight: np.ndarray, h_bias: np.ndarray | None) -> None:
+        """Add a layer's parameter curvatures to ``weight`` and, when it has one, ``bias``."""
+        self.weight.add_curvature(h_weight)
+        if getattr(self, "bias", None) is not None:
+            self.bias.add_curvature(h_bias)
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 
