@@ -84,6 +84,11 @@ def named_rngs(model: Module, prefix: str = "model") -> Iterator[tuple[str, np.r
 class Solver:
     """Train ``model`` on ``train_data = (X, y)`` and select it on ``val_data``.
 
+    ``val_data=None`` trains without a validation set (as LeNet-5's paper trains on all 60,000
+    MNIST images): every epoch's model is then the kept one, so training ends with the last
+    epoch's weights, ``val_acc`` is recorded as NaN, and ``patience`` and
+    ``ReduceLROnPlateau``, which need a validation score, are refused.
+
     Shapes: ``X: (N, *input_shape)`` float (already normalised), ``y: (N,)`` integer labels.
     ``loss`` is a loss module (``loss(scores, y) -> float``, ``loss.backward() -> dscores``).
     ``scheduler.step()`` runs after each epoch (``ReduceLROnPlateau.step(val_acc)``: give it
@@ -101,7 +106,7 @@ class Solver:
         loss: Module,
         optimizer: Any,
         train_data: tuple[np.ndarray, np.ndarray],
-        val_data: tuple[np.ndarray, np.ndarray],
+        val_data: tuple[np.ndarray, np.ndarray] | None,
         *,
         batch_size: int = 64,
         epochs: int = 10,
@@ -125,7 +130,14 @@ class Solver:
             )
         self.model, self.loss, self.optimizer, self.scheduler = model, loss, optimizer, scheduler
         self.X_train, self.y_train = _check_data(train_data, "train")
-        self.X_val, self.y_val = _check_data(val_data, "val")
+        self.X_val = self.y_val = None
+        if val_data is not None:
+            self.X_val, self.y_val = _check_data(val_data, "val")
+        elif patience is not None or isinstance(scheduler, ReduceLROnPlateau):
+            raise ValueError(
+                "early stopping (patience) and ReduceLROnPlateau need validation data; got "
+                "val_data=None"
+            )
         self.batch_size, self.epochs, self.seed, self.patience = batch_size, epochs, seed, patience
         self.progress, self.verbose = progress, verbose  # the bar; one summary line per epoch
         self.model_name = model_name or type(model).__name__
@@ -205,13 +217,17 @@ class Solver:
         self.epoch += 1
         sub = self._train_subset
         train_acc = self.check_accuracy(self.X_train[sub], self.y_train[sub])
-        val_acc = self.check_accuracy(self.X_val, self.y_val)
+        val_acc = math.nan
+        if self.X_val is not None:
+            val_acc = self.check_accuracy(self.X_val, self.y_val)
         for key, value in (("train_acc", train_acc), ("val_acc", val_acc), ("lr", lr)):
             self.history[key].append(value)
-        improved = self.best_val_acc is None or val_acc > self.best_val_acc
+        # without validation there is nothing to select on: the latest epoch is the kept one
+        improved = self.X_val is None or self.best_val_acc is None or val_acc > self.best_val_acc
         if improved:
-            self.best_val_acc, self.best_epoch = val_acc, self.epoch
-            self.best_state = self.model.state_dict()
+            self.best_epoch, self.best_state = self.epoch, self.model.state_dict()
+            if self.X_val is not None:
+                self.best_val_acc = val_acc
         if isinstance(self.scheduler, ReduceLROnPlateau):
             self.scheduler.step(val_acc)
         elif self.scheduler is not None:
@@ -224,7 +240,7 @@ class Solver:
             tqdm.write(
                 f"epoch {self.epoch}/{self.epochs}: mean loss {epoch_loss:.4f}, "
                 f"train acc {train_acc:.4f}, val acc {val_acc:.4f}, lr {lr:.3g}"
-                + (" (best)" if improved else "")
+                + (" (best)" if improved and self.X_val is not None else "")
                 + (" - early stop" if self.stopped_early else "")
             )
             sys.stdout.flush()  # so a log file shows each epoch as it ends

@@ -347,6 +347,10 @@ def test_load_dataset_by_name(tmp_path):
     fake_idx_set(tmp_path, n_train=5010, n_test=3, gz=False)
     assert load_dataset("fashion-mnist", tmp_path).val[0].shape == (5000, 1, 28, 28)
     assert load_dataset("digits").name == "digits"
+    everything = load_dataset("fashion-mnist", tmp_path, n_val=0)  # train on all of them
+    assert len(everything.train[1]) == 5010 and everything.val[0].shape == (0, 1, 28, 28)
+    with pytest.raises(ValueError, match="fixed train/val/test split"):
+        load_dataset("digits", n_val=100)
     with pytest.raises(ValueError, match="unknown data set 'svhn'"):
         load_dataset("svhn", tmp_path)
     with pytest.raises(ValueError, match="give the directory"):

@@ -49,3 +49,25 @@ def test_train_size_must_fit_the_split(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 1
     assert "--train-size must be between 1 and" in proc.stderr
+
+
+def test_val_size_zero_trains_on_every_image_and_keeps_the_last_epoch(tmp_path):
+    args = ["--model", "lenet5", "--dataset", "mnist", "--data-dir", str(MNIST), "--val-size", "0",
+            "--optimizer", "sgd", "--lr", "0.003", "--epochs", "2", "--train-size", "96",
+            "--no-progress", "--out", "run"]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "cnnumpy", "train", *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "last epoch 2 of 2" in proc.stdout
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["best_val_accuracy"] is None and result["best_epoch"] == 2
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(history["val_acc"]) == 2 and all(v != v for v in history["val_acc"])  # NaN
+
+
+def test_val_size_must_leave_training_images(tmp_path):
+    args = ["--dataset", "mnist", "--data-dir", str(MNIST), "--val-size", "60000"]
+    proc = subprocess.run([sys.executable, "-m", "cnnumpy", "train", *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 1
+    assert "cannot hold out 60000 of the 60000 training images of mnist" in proc.stderr

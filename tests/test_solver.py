@@ -283,3 +283,33 @@ def test_training_skips_the_first_conv_dx_and_restores_it(data):
     assert model[0].input_grad
     x = data.train[0][:2]
     assert model.backward(np.ones_like(model(x))).shape == x.shape
+
+
+def test_without_validation_the_last_epoch_is_kept(data, tmp_path):
+    model = mlp()
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    solver = Solver(model, nn.CrossEntropyLoss(), opt, data.train, None, epochs=3,
+                    progress=False, checkpoint_dir=tmp_path)  # fmt: skip
+    history = solver.train()
+    assert solver.best_epoch == 3 and solver.best_val_acc is None
+    assert all(math.isnan(v) for v in history["val_acc"]) and len(history["val_acc"]) == 3
+    last = load_checkpoint(tmp_path / "last.npz")
+    assert states_equal(solver.model.state_dict(), last["model_state"])
+    assert solver.check_accuracy(*data.test) > 0.85
+    other = mlp(seed=3)
+    resumed = Solver(other, nn.CrossEntropyLoss(),
+                     optim.SGD(other.parameters(), lr=0.05, momentum=0.9), data.train, None,
+                     epochs=3, progress=False, checkpoint_dir=tmp_path, resume=True)  # fmt: skip
+    assert resumed.best_val_acc is None and resumed.best_epoch == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"patience": 2}, {"scheduler": "plateau"}], ids=["patience", "plateau"]
+)
+def test_without_validation_refuses_what_needs_a_score(data, kwargs):
+    model = mlp()
+    opt = optim.SGD(model.parameters(), lr=0.05)
+    if kwargs.get("scheduler") == "plateau":
+        kwargs = {"scheduler": optim.ReduceLROnPlateau(opt, mode="max")}
+    with pytest.raises(ValueError, match="need validation data"):
+        Solver(model, nn.CrossEntropyLoss(), opt, data.train, None, progress=False, **kwargs)

@@ -83,6 +83,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train on the first N training images only (quick trials; validation and test "
         "sets stay whole)",
     )  # fmt: skip
+    p.add_argument(
+        "--val-size", type=int, default=None, metavar="N",
+        help="hold out the last N training images for validation (default 5000; not for "
+        "digits). 0 trains on all of them, as LeNet-5's paper did, and keeps the last epoch",
+    )  # fmt: skip
     p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
     p.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience")
@@ -132,11 +137,16 @@ def model_option(text: str) -> tuple[str, object]:
     return key, tuple(parsed) if isinstance(parsed, list) else parsed
 
 
-def load_data(name: str, data_dir: Path | None, verify: bool = True) -> Dataset:
-    """The data set ``name``; file-based ones from ``data_dir`` (default ``./data``)."""
+def load_data(
+    name: str, data_dir: Path | None, verify: bool = True, val_size: int | None = None
+) -> Dataset:
+    """The data set ``name``; file-based ones from ``data_dir`` (default ``./data``), with the
+    last ``val_size`` training images held out (the data set's default when None)."""
     if name == "digits":
+        if val_size is not None:
+            raise ValueError("--val-size is for the file data sets; digits has a fixed split")
         return load_dataset(name)
-    return load_dataset(name, data_dir or DEFAULT_DATA_DIR, verify=verify)
+    return load_dataset(name, data_dir or DEFAULT_DATA_DIR, verify=verify, n_val=val_size)
 
 
 def make_augment(
@@ -175,7 +185,8 @@ def make_scheduler(name: str, optimizer, epochs: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    raw = load_data(args.dataset, args.data_dir, verify=not args.no_verify)
+    raw = load_data(args.dataset, args.data_dir, verify=not args.no_verify,
+                    val_size=args.val_size)  # fmt: skip
     scaling = MODELS[args.model].input_scaling
     channels = raw.image_shape[0]
     stats = None if scaling is None else Normalization((scaling[0],) * channels,
@@ -215,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
         "train_size": len(train[1]),
     }  # fmt: skip
     solver = Solver(
-        model, loss, optimizer, train, data.val,
+        model, loss, optimizer, train, data.val if len(data.val[1]) else None,
         batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, patience=args.patience,
         checkpoint_dir=out, progress=not args.no_progress, model_name=args.model,
         normalization=data.normalization.to_dict(), resume=args.resume, config=config,
@@ -235,8 +246,9 @@ def run(args: argparse.Namespace) -> int:
         "epochs_run": solver.epoch, "seconds": round(seconds, 2),
     }  # fmt: skip
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    kept = "best" if len(data.val[1]) else "last"
     print(f"test accuracy: {100 * test_acc:.2f}% ({len(data.test[1])} {args.dataset} images; "
-          f"best epoch {solver.best_epoch} of {solver.epoch}, {seconds:.1f} s)")  # fmt: skip
+          f"{kept} epoch {solver.best_epoch} of {solver.epoch}, {seconds:.1f} s)")  # fmt: skip
     print(f"checkpoint:    {out / 'best.npz'} (last epoch: {out / 'last.npz'})")
     print(f"history:       {out / 'history.json'}")
     print(f"curves:        {plot}")

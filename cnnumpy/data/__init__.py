@@ -43,15 +43,25 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 """Loaders by name; all but ``digits`` take the directory holding the files."""
 
 
-def load_dataset(name: str, root: str | Path | None = None, *, verify: bool = True) -> Dataset:
-    """The data set ``name`` (a key of :data:`DATASETS`), read from ``root`` if it needs files."""
+def load_dataset(
+    name: str, root: str | Path | None = None, *, verify: bool = True, n_val: int | None = None
+) -> Dataset:
+    """The data set ``name`` (a key of :data:`DATASETS`), read from ``root`` if it needs files.
+
+    ``n_val`` overrides how many of the last training images are held out for validation
+    (5,000 by default; 0 trains on all of them). The digits have a fixed split and refuse it.
+    """
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of: {', '.join(DATASETS)}")
     if name == "digits":
+        if n_val is not None:
+            raise ValueError(f"digits has a fixed train/val/test split; got n_val={n_val}")
         return digits()
     if root is None:
         raise ValueError(f"{name} is read from its official files: give the directory holding them")
-    return DATASETS[name](root, verify=verify)
+    if n_val is None:
+        return DATASETS[name](root, verify=verify)
+    return DATASETS[name](root, verify=verify, n_val=n_val)
 
 
 __all__ = [
