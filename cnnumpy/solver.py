@@ -47,6 +47,7 @@ from .checkpoint import (
     set_rng_state,
 )
 from .nn.module import Module
+from .nn.utils import clip_grad_norm_
 from .optim.lr_scheduler import ReduceLROnPlateau
 
 SHUFFLE_RNG = "solver.shuffle"
@@ -98,6 +99,8 @@ class Solver:
     (JSON-able: the model's builder arguments, the data set) is stored in every checkpoint so
     that ``cnnumpy eval`` can rebuild the model. ``augment(x, rng) -> x`` distorts each training
     mini-batch ``x: (B, *input_shape)`` (same shape and dtype back) with :attr:`augment_rng`.
+    ``clip_grad_norm`` scales each step's gradients to that joint 2-norm at most
+    (``nn.clip_grad_norm_``).
     """
 
     def __init__(
@@ -122,6 +125,7 @@ class Solver:
         resume: bool = False,
         config: dict | None = None,
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        clip_grad_norm: float | None = None,
     ) -> None:
         if batch_size < 1 or epochs < 0 or (patience is not None and patience < 1):
             raise ValueError(
@@ -149,6 +153,9 @@ class Solver:
 
         self.rng = np.random.default_rng(seed)  # the mini-batch order, and nothing else
         self.augment = augment
+        if clip_grad_norm is not None and not clip_grad_norm > 0:
+            raise ValueError(f"clip_grad_norm must be None or > 0, got {clip_grad_norm!r}")
+        self.clip_grad_norm = clip_grad_norm
         self.augment_rng = np.random.default_rng([seed, 2])  # the augmentation's draws
         self.prepare_rng = np.random.default_rng([seed, 3])  # the optimiser's epoch set-up
         n = self.y_train.shape[0]
@@ -207,6 +214,8 @@ class Solver:
                 if not math.isfinite(loss):
                     raise NonFiniteLossError(self._nonfinite_message(loss, epoch, it + 1))
                 self.model.backward(self.loss.backward())
+                if self.clip_grad_norm is not None:
+                    clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
                 self.optimizer.step()
                 self.optimizer.zero_grad()
                 self.history["loss"].append(loss)

@@ -79,6 +79,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--momentum", type=float, default=0.9, help="for sgd/rmsprop (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (default 0)")
     p.add_argument(
+        "--clip-grad-norm", type=float, default=None, metavar="MAX",
+        help="scale each step's gradients down to a joint 2-norm of at most MAX (default off)",
+    )  # fmt: skip
+    p.add_argument(
         "--train-size", type=int, default=None, metavar="N",
         help="train on the first N training images only (quick trials; validation and test "
         "sets stay whole)",
@@ -231,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_dir=out, progress=not args.no_progress, model_name=args.model,
         normalization=data.normalization.to_dict(), resume=args.resume, config=config,
         augment=augment, scheduler=make_scheduler(args.lr_schedule, optimizer, args.epochs),
+        clip_grad_norm=args.clip_grad_norm,
     )  # fmt: skip
     start = time.perf_counter()
     history = solver.train()

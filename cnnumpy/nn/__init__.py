@@ -26,6 +26,7 @@ from .norm import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .pad import ConstantPad2d
 from .parameter import Parameter
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Subsampling
+from .utils import clip_grad_norm_
 
 __all__ = [
     "ConstantPad2d",
@@ -60,4 +61,5 @@ __all__ = [
     "Softmax",
     "Subsampling",
     "Tanh",
+    "clip_grad_norm_",
 ]
