@@ -25,7 +25,8 @@ def plot_learning_curves(
 ) -> Path:
     """Two panels: the training loss per iteration (with a moving average) and the train and
     validation accuracy per epoch, with a dotted line at ``best_epoch`` (the checkpoint kept)
-    when given."""
+    when given. A run without validation (``val_acc`` all NaN) shows no validation curve, and
+    its line is labelled as the last epoch, not the best."""
     plt = _pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     loss = np.asarray(history.get("loss", []), dtype=float)
@@ -39,12 +40,15 @@ def plot_learning_curves(
         ax_loss.legend()
     ax_loss.set(xlabel="iteration", ylabel="training loss", title="Loss")
     ax_loss.grid(alpha=0.3)
+    validated = False
     for key, label in (("train_acc", "train"), ("val_acc", "validation")):
         acc = np.asarray(history.get(key, []), dtype=float)
-        if acc.size:
+        if acc.size and not np.isnan(acc).all():
             ax_acc.plot(np.arange(1, acc.size + 1), 100 * acc, marker="o", label=label)
+            validated |= key == "val_acc"
     if best_epoch:
-        ax_acc.axvline(best_epoch, color="0.4", linestyle=":", label=f"best (epoch {best_epoch})")
+        kept = "best" if validated else "kept: last, no validation"
+        ax_acc.axvline(best_epoch, color="0.4", linestyle=":", label=f"{kept} (epoch {best_epoch})")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     ax_acc.xaxis.get_major_locator().set_params(integer=True)
     ax_acc.grid(alpha=0.3)

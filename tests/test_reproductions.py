@@ -19,7 +19,8 @@ REPRODUCTIONS = {
     "lenet5": ["--model", "lenet5", "--optimizer", "sgd", "--lr", "0.003", "--epochs", "30",
                "--lr-schedule", "cosine"],
     "lenet5-affine": ["--model", "lenet5", "--augment", "affine", "--optimizer", "sgd",
-                      "--lr", "0.003", "--epochs", "30", "--lr-schedule", "cosine"],
+                      "--lr", "0.0015", "--batch-size", "8", "--clip-grad-norm", "20",
+                      "--epochs", "30", "--lr-schedule", "cosine", "--val-size", "0"],
     "lenet_theano": ["--model", "lenet_theano", "--epochs", "15", "--lr-schedule", "cosine"],
     "lenet5_modern": ["--model", "lenet5_modern", "--model-option", "batch_norm=true",
                       "--augment", "affine", "--epochs", "20", "--lr-schedule", "cosine"],
@@ -37,7 +38,8 @@ def test_reproduction_command_trains_on_a_few_hundred_images(tmp_path, name):
     run = tmp_path / "run"
     history = json.loads((run / "history.json").read_text())
     loss = np.asarray(history["loss"])
-    assert len(loss) == 20  # 640 images in mini-batches of 32
+    batch = int(args[args.index("--batch-size") + 1]) if "--batch-size" in args else 32
+    assert len(loss) == 640 // batch
     assert loss[-5:].mean() < loss[:5].mean()
     result = json.loads((run / "result.json").read_text())
     assert result["epochs_run"] == 1
@@ -63,6 +65,7 @@ def test_val_size_zero_trains_on_every_image_and_keeps_the_last_epoch(tmp_path):
     assert result["best_val_accuracy"] is None and result["best_epoch"] == 2
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert len(history["val_acc"]) == 2 and all(v != v for v in history["val_acc"])  # NaN
+    assert (tmp_path / "run" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_val_size_must_leave_training_images(tmp_path):
