@@ -16,8 +16,9 @@ MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 # The README's reproduction commands, after `cnnumpy train` (the data directory and the
 # output directory are the test's; --epochs is overridden below).
 REPRODUCTIONS = {
-    "lenet5": ["--model", "lenet5", "--optimizer", "sgd", "--lr", "0.003", "--epochs", "30",
-               "--lr-schedule", "cosine"],
+    "lenet5": ["--model", "lenet5", "--optimizer", "sgd", "--lr", "0.0015", "--batch-size", "8",
+               "--clip-grad-norm", "20", "--weight-decay", "5e-4", "--epochs", "30",
+               "--lr-schedule", "cosine", "--val-size", "0"],
     "lenet5-affine": ["--model", "lenet5", "--augment", "affine", "--optimizer", "sgd",
                       "--lr", "0.0015", "--batch-size", "8", "--clip-grad-norm", "20",
                       "--epochs", "30", "--lr-schedule", "cosine", "--val-size", "0"],
