@@ -132,6 +132,9 @@ class Solver:
                 f"need batch_size >= 1, epochs >= 0, patience None or >= 1; got {batch_size}, "
                 f"{epochs}, {patience}"
             )
+        if clip_grad_norm is not None and not clip_grad_norm > 0:
+            raise ValueError(f"clip_grad_norm must be None or > 0, got {clip_grad_norm!r}")
+        self.clip_grad_norm = clip_grad_norm
         self.model, self.loss, self.optimizer, self.scheduler = model, loss, optimizer, scheduler
         self.X_train, self.y_train = _check_data(train_data, "train")
         self.X_val = self.y_val = None
@@ -153,9 +156,6 @@ class Solver:
 
         self.rng = np.random.default_rng(seed)  # the mini-batch order, and nothing else
         self.augment = augment
-        if clip_grad_norm is not None and not clip_grad_norm > 0:
-            raise ValueError(f"clip_grad_norm must be None or > 0, got {clip_grad_norm!r}")
-        self.clip_grad_norm = clip_grad_norm
         self.augment_rng = np.random.default_rng([seed, 2])  # the augmentation's draws
         self.prepare_rng = np.random.default_rng([seed, 3])  # the optimiser's epoch set-up
         n = self.y_train.shape[0]

@@ -146,11 +146,8 @@ def load_data(
 ) -> Dataset:
     """The data set ``name``; file-based ones from ``data_dir`` (default ``./data``), with the
     last ``val_size`` training images held out (the data set's default when None)."""
-    if name == "digits":
-        if val_size is not None:
-            raise ValueError("--val-size is for the file data sets; digits has a fixed split")
-        return load_dataset(name)
-    return load_dataset(name, data_dir or DEFAULT_DATA_DIR, verify=verify, n_val=val_size)
+    root = None if name == "digits" else data_dir or DEFAULT_DATA_DIR
+    return load_dataset(name, root, verify=verify, n_val=val_size)
 
 
 def make_augment(
@@ -229,8 +226,9 @@ def run(args: argparse.Namespace) -> int:
         "data_dir": data_dir, "augment": args.augment, "lr_schedule": args.lr_schedule,
         "train_size": len(train[1]),
     }  # fmt: skip
+    validated = len(data.val[1]) > 0  # --val-size 0 trains on every image, keeps the last epoch
     solver = Solver(
-        model, loss, optimizer, train, data.val if len(data.val[1]) else None,
+        model, loss, optimizer, train, data.val if validated else None,
         batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, patience=args.patience,
         checkpoint_dir=out, progress=not args.no_progress, model_name=args.model,
         normalization=data.normalization.to_dict(), resume=args.resume, config=config,
@@ -251,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         "epochs_run": solver.epoch, "seconds": round(seconds, 2),
     }  # fmt: skip
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-    kept = "best" if len(data.val[1]) else "last"
+    kept = "best" if validated else "last"
     print(f"test accuracy: {100 * test_acc:.2f}% ({len(data.test[1])} {args.dataset} images; "
           f"{kept} epoch {solver.best_epoch} of {solver.epoch}, {seconds:.1f} s)")  # fmt: skip
     print(f"checkpoint:    {out / 'best.npz'} (last epoch: {out / 'last.npz'})")

@@ -59,9 +59,8 @@ def load_dataset(
         return digits()
     if root is None:
         raise ValueError(f"{name} is read from its official files: give the directory holding them")
-    if n_val is None:
-        return DATASETS[name](root, verify=verify)
-    return DATASETS[name](root, verify=verify, n_val=n_val)
+    split = {} if n_val is None else {"n_val": n_val}  # None: the loader's own default
+    return DATASETS[name](root, verify=verify, **split)
 
 
 __all__ = [
