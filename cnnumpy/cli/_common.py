@@ -1,12 +1,27 @@
-"""Arguments shared by several sub-commands."""
+"""What several sub-commands share: their common arguments, reading a data set, rebuilding a
+trained model from its checkpoint. Commands import from here and from the library, never from
+one another."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
-from ..models import MODELS
+import numpy as np
+
+from .. import nn
+from ..checkpoint import load_checkpoint
+from ..data import DATASETS, Dataset, Normalization, build_augment, load_dataset
+from ..data.augment import AUGMENTATIONS, Augment
+from ..models import MODELS, build_model
+from ..train.factory import criterion_for
+
+DEFAULT_DATA_DIR = Path("data")
+NO_FLIP = ("digits", "mnist")  # a mirrored digit is not a digit
 
 
+# -- arguments ----------------------------------------------------------------------------------
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", help=f"model name, one of: {', '.join(sorted(MODELS))}")
     parser.add_argument("--in-channels", type=int, default=1, help="input channels (default 1)")
@@ -24,3 +39,75 @@ def model_kwargs(args: argparse.Namespace) -> dict:
         raise ValueError(f"unknown model {args.model!r}; choose one of: {names}")
     size = args.input_size if args.input_size is not None else MODELS[args.model].input_size
     return {"in_channels": args.in_channels, "input_size": size, "num_classes": args.num_classes}
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """``--data-dir`` and ``--no-verify``."""
+    p.add_argument(
+        "--data-dir", type=Path, default=None,
+        help=f"directory with the official files of mnist / fashion-mnist (the four IDX files, "
+        f".gz or not, there or in a mnist/ or fashion-mnist/ subdirectory) or cifar10 (the "
+        f"binary batches, there or in cifar-10-batches-bin/); default ./{DEFAULT_DATA_DIR}",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-verify", action="store_true",
+        help="accept data files whose sha256 differs from the official one (the format is "
+        "still checked)",
+    )  # fmt: skip
+
+
+def augment_spec(text: str) -> str:
+    """argparse type for ``--augment``: 'none' or known names joined by '+'."""
+    if text != "none" and not all(part in AUGMENTATIONS for part in text.split("+")):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use none or {', '.join(AUGMENTATIONS)}, or several joined by '+'"
+        )
+    return text
+
+
+# -- data ---------------------------------------------------------------------------------------
+def load_data(
+    name: str, data_dir: Path | None, verify: bool = True, val_size: int | None = None
+) -> Dataset:
+    """The data set ``name``; file-based ones from ``data_dir`` (default ``./data``), with the
+    last ``val_size`` training images held out (the data set's default when None)."""
+    root = None if name == "digits" else data_dir or DEFAULT_DATA_DIR
+    return load_dataset(name, root, verify=verify, n_val=val_size)
+
+
+def make_augment(
+    spec: str, dataset: str, normalization: Normalization, image_size: int
+) -> Augment | None:
+    """``--augment`` for images normalised by ``normalization``: outside the image is the
+    normalised 0 (black) pixel, as if the raw image had been padded with zeros."""
+    fill = tuple(-m / s for m, s in zip(normalization.mean, normalization.std, strict=True))
+    return build_augment(spec, image_size, fill=fill, allow_flip=dataset not in NO_FLIP)
+
+
+# -- trained models -----------------------------------------------------------------------------
+def load_trained(
+    checkpoint: str | Path, data_dir: Path | None = None, verify: bool = True
+) -> tuple[nn.Module, Any, dict, Dataset]:
+    """``(model in eval mode, its loss, checkpoint metadata, raw data set)`` for a checkpoint
+    written by ``cnnumpy train``: the model named in its config, rebuilt and loaded (refusing
+    a corrupt file or another architecture), and the data set it was trained on."""
+    meta = load_checkpoint(checkpoint)
+    config = meta["extra"].get("config") or {}
+    if "model" not in config or config.get("dataset") not in DATASETS:
+        raise ValueError(
+            f"{checkpoint} does not record which model and data set it was trained on "
+            "(it was not written by `cnnumpy train`)"
+        )
+    model = build_model(config["model"], rng=np.random.default_rng(0), **config["model_kwargs"])
+    load_checkpoint(checkpoint, model)
+    model.eval()
+    stored = config.get("data_dir")
+    data = load_data(config["dataset"], data_dir or (stored and Path(stored)), verify=verify)
+    return model, criterion_for(model), meta, data
+
+
+def model_outputs(model: nn.Module, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """The model's outputs (scores or penalties) for ``x``, computed in batches."""
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    return np.concatenate([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..data import normalize
 from ..experiments import EXPERIMENTS
-from .train import add_data_arguments, load_data
+from ._common import add_data_arguments, load_data
 
 DATASETS = ("mnist", "fashion-mnist", "digits")
 

@@ -6,9 +6,9 @@ import argparse
 
 import numpy as np
 
-from .. import nn
 from ..gradcheck import check_model_gradients
 from ..models import MODELS, build_model
+from ..train.factory import criterion_for
 from ._common import add_model_arguments, model_kwargs
 
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     model = build_model(args.model, tiny=not args.full_width, rng=rng, **kwargs).to(np.float64)
     mode = args.mode
     model.train(mode == "train")
-    loss = model.criterion if hasattr(model, "criterion") else nn.CrossEntropyLoss()
+    loss = criterion_for(model)
     size = kwargs["input_size"]
     x = rng.standard_normal((args.batch_size, args.in_channels, size, size))
     y = rng.integers(0, args.num_classes, args.batch_size)

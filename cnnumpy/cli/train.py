@@ -15,19 +15,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import nn, optim
-from ..data import DATASETS, Dataset, Normalization, build_augment, load_dataset, normalize
-from ..data.augment import AUGMENTATIONS, Augment
+from ..data import DATASETS, Normalization, normalize
 from ..models import MODELS, build_model
-from ..optim.sdlm import LENET5_SCHEDULE
 from ..plots import plot_learning_curves
 from ..solver import Solver
-
-SCHEDULES = ("none", "cosine", "plateau", "lenet5")
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "sdlm")
-DEFAULT_LR = {"sdlm": 5e-4}  # the others' is 1e-3
-NO_FLIP = ("digits", "mnist")  # a mirrored digit is not a digit
-DEFAULT_DATA_DIR = Path("data")
+from ..train.factory import (
+    OPTIMIZERS,
+    SCHEDULES,
+    criterion_for,
+    default_lr,
+    make_optimizer,
+    make_scheduler,
+)
+from ._common import DEFAULT_DATA_DIR, add_data_arguments, augment_spec, load_data, make_augment
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -102,30 +102,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def add_data_arguments(p: argparse.ArgumentParser) -> None:
-    """``--data-dir`` and ``--no-verify``, shared with ``eval`` and ``show-data``."""
-    p.add_argument(
-        "--data-dir", type=Path, default=None,
-        help=f"directory with the official files of mnist / fashion-mnist (the four IDX files, "
-        f".gz or not, there or in a mnist/ or fashion-mnist/ subdirectory) or cifar10 (the "
-        f"binary batches, there or in cifar-10-batches-bin/); default ./{DEFAULT_DATA_DIR}",
-    )  # fmt: skip
-    p.add_argument(
-        "--no-verify", action="store_true",
-        help="accept data files whose sha256 differs from the official one (the format is "
-        "still checked)",
-    )  # fmt: skip
-
-
-def augment_spec(text: str) -> str:
-    """argparse type for ``--augment``: 'none' or known names joined by '+'."""
-    if text != "none" and not all(part in AUGMENTATIONS for part in text.split("+")):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: use none or {', '.join(AUGMENTATIONS)}, or several joined by '+'"
-        )
-    return text
-
-
 def model_option(text: str) -> tuple[str, object]:
     """argparse type for ``--model-option``: ``KEY=VALUE`` with a JSON value (lists become
     tuples, as the builders' defaults are). JSON, never ``eval``: a value can only be data."""
@@ -139,50 +115,6 @@ def model_option(text: str) -> tuple[str, object]:
             f'{text!r}: the value must be JSON (true, 0.5, [32, 64], "name"): {err.msg}'
         ) from None
     return key, tuple(parsed) if isinstance(parsed, list) else parsed
-
-
-def load_data(
-    name: str, data_dir: Path | None, verify: bool = True, val_size: int | None = None
-) -> Dataset:
-    """The data set ``name``; file-based ones from ``data_dir`` (default ``./data``), with the
-    last ``val_size`` training images held out (the data set's default when None)."""
-    root = None if name == "digits" else data_dir or DEFAULT_DATA_DIR
-    return load_dataset(name, root, verify=verify, n_val=val_size)
-
-
-def make_augment(
-    spec: str, dataset: str, normalization: Normalization, image_size: int
-) -> Augment | None:
-    """``--augment`` for images normalised by ``normalization``: outside the image is the
-    normalised 0 (black) pixel, as if the raw image had been padded with zeros."""
-    fill = tuple(-m / s for m, s in zip(normalization.mean, normalization.std, strict=True))
-    return build_augment(spec, image_size, fill=fill, allow_flip=dataset not in NO_FLIP)
-
-
-def make_optimizer(
-    name: str, params, lr: float, momentum: float, weight_decay: float, mu: float = 0.02
-):
-    if name == "sdlm":
-        if weight_decay:
-            raise ValueError("--optimizer sdlm takes no --weight-decay (the paper used none)")
-        return optim.SDLM(params, lr=lr, mu=mu)
-    if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "rmsprop":
-        return optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "adamw":
-        return optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    return optim.Adam(params, lr=lr, weight_decay=weight_decay)
-
-
-def make_scheduler(name: str, optimizer, epochs: int):
-    if name == "cosine":
-        return optim.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
-    if name == "plateau":
-        return optim.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
-    if name == "lenet5":
-        return optim.PiecewiseConstantLR(optimizer, *LENET5_SCHEDULE)
-    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -212,11 +144,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--model-option cannot set {', '.join(clash)}: the data set fixes it")
     model_kwargs.update(args.model_option)
     model = build_model(args.model, rng=np.random.default_rng(args.seed), **model_kwargs)
-    loss = model.criterion if hasattr(model, "criterion") else nn.CrossEntropyLoss()
-    lr = args.lr if args.lr is not None else DEFAULT_LR.get(args.optimizer, 1e-3)
-    optimizer = make_optimizer(
-        args.optimizer, model.parameters(), lr, args.momentum, args.weight_decay, args.mu
-    )
+    loss = criterion_for(model)
+    lr = args.lr if args.lr is not None else default_lr(args.optimizer)
+    optimizer = make_optimizer(args.optimizer, model.parameters(), lr, momentum=args.momentum,
+                               weight_decay=args.weight_decay, mu=args.mu)  # fmt: skip
     out = args.out or Path("runs") / f"{args.model}-{args.dataset}"
     data_dir = None
     if args.dataset != "digits":

@@ -28,8 +28,7 @@ from ..plots_inside import (
     predicts_argmin,
     record_feature_maps,
 )
-from .evaluate import load_trained, model_outputs
-from .train import add_data_arguments
+from ._common import add_data_arguments, load_trained, model_outputs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
