@@ -51,7 +51,7 @@ def machine() -> dict:
     """The facts a reader needs to compare runs: CPU, cores, library versions, BLAS kernel."""
     import torch
 
-    from cnnumpy.functional import _parallel
+    from cnnumpy import backend
 
     model = platform.processor()
     try:
@@ -67,7 +67,7 @@ def machine() -> dict:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         # cnnumpy's own threads (pooling, batch norm); CNNUMPY_NUM_THREADS overrides them.
-        "cnnumpy_threads": _parallel.THREADS,
+        "cnnumpy_threads": backend.get_num_threads(),
         "blas": blas_info(),
         "load_average_1min": os.getloadavg()[0],
     }

@@ -3,13 +3,20 @@
 Layout of the archive (every member a plain NumPy array, so ``np.load(allow_pickle=False)``
 reads it)::
 
-    model/<key>    the model's state_dict (``model/0.weight``, ...)
-    optim/<key>    the optimiser's flat state_dict, if one was given
-    sched/<key>    the learning-rate scheduler's flat state_dict, if one was given
-    best/<key>     a second model state (the best one so far), if one was given
-    meta           0-d unicode array holding a JSON object: format and version, model name and
-                   class, architecture hash, epoch, history, RNG states (each a numpy
-                   ``bit_generator.state`` dict), normalisation statistics, anything ``extra``
+    model/<key>       the model's state_dict (``model/0.weight``, ...)
+    optim/<key>       the optimiser's flat state_dict, if one was given
+    sched/<key>       the learning-rate scheduler's flat state_dict, if one was given
+    best/<key>        a second model state (the best one so far), if one was given
+    cb/<name>/<key>   the arrays in the state of the training callback ``name``
+    meta              0-d unicode array holding a JSON object: format and version, model name
+                      and class, architecture hash, epoch, history, RNG states (each a numpy
+                      ``bit_generator.state`` dict), normalisation statistics, the callbacks'
+                      other state entries (``callbacks``), anything ``extra``
+
+Version 2 added the callbacks' states (``cb/`` and ``callbacks``); version 1 files, which the
+``Solver`` wrote before the training loop had callbacks, are still read (their
+``callback_states`` are empty, and the trainer's checkpoint callback translates their
+``best``/``sched`` groups and ``extra`` entries).
 
 The architecture hash is the sha256 of the model's class name and the sorted
 ``(key, shape, dtype)`` list of its state_dict, so two models share it exactly when their
@@ -35,8 +42,9 @@ import numpy as np
 from .nn.module import Module
 
 FORMAT = "cnnumpy-checkpoint"
-FORMAT_VERSION = 1
-_GROUPS = ("model", "optim", "sched", "best")
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+_GROUPS = ("model", "optim", "sched", "best", "cb")
 _REQUIRED = ("model_name", "model_class", "arch_hash", "epoch", "history", "rng_states")
 _TMP_SUFFIX = ".tmp"
 
@@ -138,12 +146,15 @@ def save_checkpoint(
     normalization: Mapping[str, Any] | None = None,
     scheduler: Any = None,
     best_state: Mapping[str, np.ndarray] | None = None,
+    callback_states: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Write ``model`` (and optionally optimiser, scheduler and a best state) to ``path``.
 
     ``rng_states`` maps names to Generators (or their saved states); ``history``, ``extra`` and
     ``normalization`` must be JSON-serialisable. ``model_name`` defaults to the class name.
     ``optimizer`` and ``scheduler`` need ``state_dict() -> dict[str, np.ndarray]``.
+    ``callback_states`` maps a callback's name (no ``/``) to its state: entries that are
+    arrays are stored as arrays, the others must be JSON-serialisable.
     """
     arrays: dict[str, np.ndarray] = {}
     _add_group(arrays, "model", model.state_dict())
@@ -153,6 +164,12 @@ def save_checkpoint(
         _add_group(arrays, "sched", scheduler.state_dict())
     if best_state is not None:
         _add_group(arrays, "best", best_state)
+    callbacks = {}
+    for name, state in (callback_states or {}).items():
+        if not name or "/" in name:
+            raise ValueError(f"a callback state's name must be non-empty without '/': {name!r}")
+        _add_group(arrays, f"cb/{name}", {k: v for k, v in state.items() if _is_array(v)})
+        callbacks[name] = _jsonable({k: v for k, v in state.items() if not _is_array(v)})
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -169,10 +186,15 @@ def save_checkpoint(
             for name, r in rng_states.items()
         },
         "normalization": None if normalization is None else _jsonable(dict(normalization)),
+        "callbacks": callbacks,
         "extra": _jsonable(dict(extra or {})),
     }
     arrays["meta"] = np.array(json.dumps(meta))
     atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray)
 
 
 def _add_group(arrays: dict[str, np.ndarray], group: str, state: Mapping[str, Any]) -> None:
@@ -194,9 +216,11 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Read ``path``; load its states into whichever of model/optimizer/scheduler are given.
 
-    Returns the metadata (``model_name``, ``model_class``, ``arch_hash``, ``epoch``, ``history``,
-    ``rng_states``, ``normalization``, ``extra``, ...) plus the arrays: ``model_state``,
-    ``optimizer_state``, ``scheduler_state``, ``best_state`` (the last three None if absent).
+    Returns the metadata (``version``, ``model_name``, ``model_class``, ``arch_hash``,
+    ``epoch``, ``history``, ``rng_states``, ``normalization``, ``extra``, ...) plus the arrays:
+    ``model_state``, ``optimizer_state``, ``scheduler_state``, ``best_state`` (the last three
+    None if absent), and ``callback_states`` (name -> state, arrays and JSON entries together;
+    empty for a version 1 file).
 
     Raises :class:`CheckpointError` (a ValueError) naming the path when the file is not a
     readable checkpoint, and ValueError naming both models and the mismatched keys and shapes
@@ -234,10 +258,11 @@ def _read(path: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a cnnumpy checkpoint (no valid 'meta' entry)")
-    if meta.get("version") != FORMAT_VERSION:
+    if meta.get("version") not in READABLE_VERSIONS:
+        versions = " and ".join(str(v) for v in READABLE_VERSIONS)
         raise CheckpointError(
             f"checkpoint {path} has format version {meta.get('version')!r}; "
-            f"this cnnumpy reads version {FORMAT_VERSION}"
+            f"this cnnumpy reads versions {versions}"
         )
     missing = [key for key in _REQUIRED if key not in meta]
     if missing:
@@ -245,15 +270,26 @@ def _read(path: Path) -> dict[str, Any]:
     groups: dict[str, dict[str, np.ndarray]] = {g: {} for g in _GROUPS}
     for name, value in arrays.items():
         group, _, key = name.partition("/")
-        if group not in groups or not key:
+        if group not in groups or not key or (group == "cb" and "/" not in key.strip("/")):
             raise CheckpointError(f"checkpoint {path} has an unexpected entry {name!r}")
         groups[group][key] = value
     contents = dict(meta)
+    contents["callback_states"] = _callback_states(meta.get("callbacks", {}), groups["cb"])
     contents["model_state"] = groups["model"]
     contents["optimizer_state"] = groups["optim"] if meta.get("optimizer_class") else None
     contents["scheduler_state"] = groups["sched"] if meta.get("scheduler_class") else None
     contents["best_state"] = groups["best"] if meta.get("has_best_state") else None
     return contents
+
+
+def _callback_states(
+    json_parts: Mapping[str, Mapping[str, Any]], arrays: Mapping[str, np.ndarray]
+) -> dict[str, dict[str, Any]]:
+    states = {name: dict(part) for name, part in json_parts.items()}
+    for key, value in arrays.items():
+        name, _, entry = key.partition("/")
+        states.setdefault(name, {})[entry] = value
+    return states
 
 
 def _raise_mismatch(path: str | os.PathLike, contents: dict[str, Any], model: Module) -> None:

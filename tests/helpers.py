@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from cnnumpy.gradcheck import numerical_gradient_array, relative_error
+from cnnumpy.inspect import numerical_gradient_array, relative_error
 
 GRAD_TOL = 1e-7  # float64 numerical vs analytic, relative to the gradient's scale
 

@@ -157,12 +157,6 @@ def count(model) -> int:
     return sum(p.data.size for p in model.parameters())
 
 
-def _named_modules(module: nn.Module, prefix: str = ""):
-    yield prefix, module
-    for name, child in module.named_children():
-        yield from _named_modules(child, f"{prefix}.{name}" if prefix else name)
-
-
 def _randomize_batch_norms(model: T.Module, gen: torch.Generator) -> None:
     """Non-trivial BN weights, biases and running statistics, so the twins test all of them."""
     for m in model.modules():
@@ -184,7 +178,7 @@ def compare_with_twin(ours: nn.Module, theirs: T.Module, x_shape, seed: int = 0)
     ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     assert list(ours.state_dict()) == list(theirs.state_dict()), "state_dict keys differ"
     dropouts = {
-        name: m for name, m in _named_modules(ours) if isinstance(m, nn.Dropout) and m.p > 0
+        name: m for name, m in ours.named_modules() if isinstance(m, nn.Dropout) and m.p > 0
     }
     twins = dict(theirs.named_modules())
     rng = np.random.default_rng(seed)
@@ -199,7 +193,7 @@ def compare_with_twin(ours: nn.Module, theirs: T.Module, x_shape, seed: int = 0)
         out = ours(x)
         for name, m in dropouts.items():
             if training:
-                twins[name].mask = torch.tensor(m._cache.mask, dtype=torch.float64)
+                twins[name].mask = torch.tensor(m._saved.mask, dtype=torch.float64)
         tout = theirs(tx)
         assert_close(out, tout.detach().numpy(), rtol=TOL, name=f"{mode} output")
         dout = rng.standard_normal(out.shape)

@@ -91,7 +91,7 @@ def test_file_is_a_plain_npz_with_json_meta(tmp_path):
     expected = {"model/0.weight", "model/0.bias", "model/2.weight", "optim/lr", "optim/exp_avg.0"}
     assert expected <= names
     info = json.loads(str(meta))
-    assert info["format"] == "cnnumpy-checkpoint" and info["version"] == 1
+    assert info["format"] == "cnnumpy-checkpoint" and info["version"] == 2
     assert info["optimizer_class"] == "Adam" and info["epoch"] == 3
 
 
@@ -203,8 +203,46 @@ def test_npz_that_is_not_a_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="not a cnnumpy checkpoint"):
         load_checkpoint(path)
     np.savez(path, meta=np.array(json.dumps({"format": "cnnumpy-checkpoint", "version": 99})))
-    with pytest.raises(CheckpointError, match="format version 99"):
+    with pytest.raises(CheckpointError, match="format version 99; this cnnumpy reads versions 1 "):
         load_checkpoint(path)
+
+
+def test_callback_states_round_trip_as_arrays_and_json(tmp_path):
+    path = tmp_path / "ck.npz"
+    states = {
+        "BestModel": {"best_score": 0.5, "best_epoch": 3, "state.0.weight": np.eye(2)},
+        "Mine": {"count": 4, "name": "x", "nothing": None},
+        "OnlyArrays": {"lr": np.array(0.25)},
+    }
+    save(path, mlp(), callback_states=states)
+    with np.load(path, allow_pickle=False) as npz:
+        assert np.array_equal(npz["cb/BestModel/state.0.weight"], np.eye(2))
+        assert np.array_equal(npz["cb/OnlyArrays/lr"], 0.25)
+        meta = json.loads(str(npz["meta"]))
+    assert meta["callbacks"]["Mine"] == {"count": 4, "name": "x", "nothing": None}
+    got = load_checkpoint(path)["callback_states"]
+    assert sorted(got) == ["BestModel", "Mine", "OnlyArrays"]
+    assert got["BestModel"]["best_score"] == 0.5 and got["BestModel"]["best_epoch"] == 3
+    assert np.array_equal(got["BestModel"]["state.0.weight"], np.eye(2))
+    assert got["Mine"] == states["Mine"] and float(got["OnlyArrays"]["lr"]) == 0.25
+    with pytest.raises(ValueError, match="without '/'"):
+        save(path, mlp(), callback_states={"a/b": {"x": 1}})
+
+
+def test_version_1_files_are_read(tmp_path):
+    """The layout version 1 had: the same groups, no callback states."""
+    path = tmp_path / "ck.npz"
+    model = mlp()
+    save(path, model, best_state=model.state_dict())
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = dict(npz)
+    meta = json.loads(str(arrays["meta"]))
+    del meta["callbacks"]
+    arrays["meta"] = np.array(json.dumps(meta | {"version": 1}))
+    np.savez(path, **arrays)
+    got = load_checkpoint(path, mlp(seed=3))
+    assert got["version"] == 1 and got["callback_states"] == {}
+    assert np.array_equal(got["best_state"]["0.weight"], model.state_dict()["0.weight"])
 
 
 def test_atomic_write_leaves_no_temporaries_and_syncs(tmp_path, monkeypatch):

@@ -34,10 +34,14 @@ def test_default_train_reaches_97_percent_and_writes_outputs(trained):
     acc = float(re.search(r"test accuracy: ([\d.]+)%", out).group(1))
     assert acc >= 97.0, out
     run = cwd / "runs" / "convnet-digits"
-    for name in ("best.npz", "last.npz", "history.json", "learning_curves.png", "result.json"):
+    for name in ("best.npz", "last.npz", "history.json", "learning_curves.png", "result.json",
+                 "metrics.jsonl"):  # fmt: skip
         assert (run / name).is_file(), name
     history = json.loads((run / "history.json").read_text())
     assert len(history["val_acc"]) == 20
+    records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    assert [r["epoch"] for r in records] == list(range(1, 21))
+    assert [r["val_acc"] for r in records] == history["val_acc"]
     assert history["loss"][-1] < history["loss"][0]
     assert (run / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -65,6 +69,19 @@ def test_resume_continues_a_finished_run(trained):
     history = json.loads((cwd / "runs" / "convnet-digits" / "history.json").read_text())
     assert len(history["val_acc"]) == 22
     assert "test accuracy" in proc.stdout
+
+
+def test_threads_reach_the_backend(tmp_path, monkeypatch):
+    from cnnumpy import backend
+    from cnnumpy.cli import main
+
+    calls = []
+    monkeypatch.setattr(backend, "set_num_threads", calls.append)
+    args = ["train", "--threads", "3", "--epochs", "1", "--train-size", "64", "--no-progress",
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(args) == 0 and calls == [3]
+    proc = cnnumpy("train", "--threads", "0", cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and "expected a positive integer, got '0'" in proc.stderr
 
 
 def test_summary_lists_models_and_counts(tmp_path):

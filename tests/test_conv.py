@@ -5,7 +5,8 @@ from helpers import assert_close, check_backward, n, t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnumpy.functional import conv
+from cnnumpy import backend
+from cnnumpy.functional import _parallel, conv
 from cnnumpy.functional.conv import conv2d_backward, conv2d_forward
 from cnnumpy.functional.conv_naive import conv2d_backward_naive, conv2d_forward_naive
 
@@ -167,37 +168,33 @@ def test_matches_torch(config, dtype, seed):
 @pytest.mark.parametrize("samples_per_chunk", [1, 2])
 def test_batch_chunks_agree_with_one_chunk(rng, monkeypatch, samples_per_chunk):
     """Forcing several batch chunks (the last one short) changes nothing but rounding."""
-    from cnnumpy.functional import _parallel
-
     x, w, b = _arrays(rng, (5, 4, 7, 6), (6, 2, 3, 2), True)
     kw = {"stride": (2, 1), "padding": 1, "groups": 2}
-    monkeypatch.setattr(_parallel, "THREADS", 1)
     monkeypatch.setattr(_parallel, "MIN_CHUNKS_PER_THREAD", 1)
-    out, cache = conv2d_forward(x, w, b, **kw)
-    assert len(conv._batch_chunks(x, cache.geometry)) == 1
-    dout = rng.standard_normal(out.shape)
-    whole = (out, *conv2d_backward(dout, cache))
-    per_sample = 4 * 3 * 2 * out.shape[2] * out.shape[3] * x.itemsize
-    monkeypatch.setattr(conv, "CHUNK_BYTES", samples_per_chunk * per_sample)
-    out, cache = conv2d_forward(x, w, b, **kw)
-    assert len(conv._batch_chunks(x, cache.geometry)) == -(-5 // samples_per_chunk)
-    _assert_matches((out, *conv2d_backward(dout, cache)), whole, rtol=1e-13)
+    with backend.num_threads(1):
+        out, cache = conv2d_forward(x, w, b, **kw)
+        assert len(conv._batch_chunks(x, cache.geometry)) == 1
+        dout = rng.standard_normal(out.shape)
+        whole = (out, *conv2d_backward(dout, cache))
+        per_sample = 4 * 3 * 2 * out.shape[2] * out.shape[3] * x.itemsize
+        monkeypatch.setattr(conv, "CHUNK_BYTES", samples_per_chunk * per_sample)
+        out, cache = conv2d_forward(x, w, b, **kw)
+        assert len(conv._batch_chunks(x, cache.geometry)) == -(-5 // samples_per_chunk)
+        _assert_matches((out, *conv2d_backward(dout, cache)), whole, rtol=1e-13)
 
 
 def test_enough_chunks_for_every_thread(rng, monkeypatch):
     """A small column matrix is still cut into MIN_CHUNKS_PER_THREAD chunks per thread."""
-    from cnnumpy.functional import _parallel
-
     x, w, _ = _arrays(rng, (64, 2, 6, 6), (3, 2, 3, 3), False)
     g = conv2d_forward(x, w)[1].geometry
     per_sample = 2 * 3 * 3 * 4 * 4 * x.itemsize
-    monkeypatch.setattr(_parallel, "THREADS", 2)
     monkeypatch.setattr(_parallel, "MIN_CHUNKS_PER_THREAD", 4)
     monkeypatch.setattr(conv, "MIN_CHUNK_BYTES", per_sample)
-    assert [s.stop - s.start for s in conv._batch_chunks(x, g)] == [8] * 8
-    # ...but not below MIN_CHUNK_BYTES.
-    monkeypatch.setattr(conv, "MIN_CHUNK_BYTES", 16 * per_sample)
-    assert [s.stop - s.start for s in conv._batch_chunks(x, g)] == [16] * 4
+    with backend.num_threads(2):
+        assert [s.stop - s.start for s in conv._batch_chunks(x, g)] == [8] * 8
+        # ...but not below MIN_CHUNK_BYTES.
+        monkeypatch.setattr(conv, "MIN_CHUNK_BYTES", 16 * per_sample)
+        assert [s.stop - s.start for s in conv._batch_chunks(x, g)] == [16] * 4
 
 
 def test_int_and_pair_hyper_parameters_agree(rng):
@@ -277,8 +274,6 @@ def test_threaded_chunks_give_bit_identical_results(rng, monkeypatch, threads):
     gets its threads back afterwards."""
     from threadpoolctl import threadpool_info
 
-    from cnnumpy.functional import _parallel
-
     x, w, b = _arrays(rng, (9, 3, 8, 7), (4, 3, 3, 3), True, np.float32)
     dout = rng.standard_normal((9, 4, 8, 7)).astype(np.float32)
     monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # one sample per chunk
@@ -290,9 +285,9 @@ def test_threaded_chunks_give_bit_identical_results(rng, monkeypatch, threads):
     before = blas_threads()
     results = []
     for count in (1, threads):
-        monkeypatch.setattr(_parallel, "THREADS", count)
-        out, cache = conv2d_forward(x, w, b, padding=1)
-        results.append((out, *conv2d_backward(dout, cache)))
+        with backend.num_threads(count):
+            out, cache = conv2d_forward(x, w, b, padding=1)
+            results.append((out, *conv2d_backward(dout, cache)))
     for a, r in zip(*results, strict=True):
         assert np.array_equal(a, r)
     assert blas_threads() == before

@@ -15,7 +15,6 @@ from helpers import assert_close
 
 from cnnumpy import nn
 from cnnumpy.models import build_model
-from cnnumpy.models.lenet_c3 import TableConv2d
 from cnnumpy.optim import SDLM
 
 F64 = np.float64
@@ -65,7 +64,7 @@ def _lenet_tail(rng: np.random.Generator) -> nn.Module:
 LAYERS = {
     "conv": (lambda rng: nn.Conv2d(2, 3, 3, rng=rng), (2, 2, 5, 5)),
     "conv-pad-stride": (lambda rng: nn.Conv2d(2, 2, 3, stride=2, padding=1, rng=rng), (2, 2, 5, 5)),
-    "table-conv": (lambda rng: TableConv2d(3, ((0,), (1, 2), (0, 2)), 2, rng=rng), (2, 3, 4, 4)),
+    "table-conv": (lambda rng: nn.TableConv2d(3, ((0,), (1, 2), (0, 2)), 2, rng=rng), (2, 3, 4, 4)),
     "subsampling": (lambda rng: nn.Subsampling(2, 2, rng=rng), (2, 2, 4, 4)),
     "scaled-tanh": (lambda rng: nn.ScaledTanh(), (3, 4)),
     "tanh": (lambda rng: nn.Tanh(), (3, 4)),

@@ -101,6 +101,47 @@ def test_batches_are_normalised_per_channel_with_training_statistics():
     np.testing.assert_allclose(first, expected(images[:5] // 2), rtol=1e-6)
 
 
+def test_the_order_does_not_depend_on_the_transform():
+    """Order from default_rng(seed), the transform's draws from default_rng([seed, 2])."""
+    images, labels = indexed(40)
+
+    def noise(x, rng):
+        return x + rng.standard_normal(x.shape).astype(x.dtype)
+
+    plain = DataLoader(images, labels, 16, shuffle=True, seed=7, normalization=IDENTITY)
+    noisy = DataLoader(images, labels, 16, shuffle=True, seed=7, normalization=IDENTITY,
+                       transform=noise)  # fmt: skip
+    expected_order = np.random.default_rng(7).permutation(40)
+    draws = np.random.default_rng([7, 2])
+    start = 0
+    for (x, y), (xn, yn) in zip(plain, noisy, strict=True):
+        idx = expected_order[start : start + len(y)]
+        start += len(y)
+        assert np.array_equal(index_of(x), idx) and np.array_equal(y, yn)
+        expected = x + draws.standard_normal(x.shape).astype(np.float32)
+        assert np.array_equal(xn, expected)
+
+
+def test_already_normalised_floats_are_gathered_as_they_are():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((10, 3, 2, 2))  # float64 stays float64
+    y = np.arange(10) % 3
+    loader = DataLoader(x, y, 4, normalized=True)
+    assert loader.normalization is None and len(loader) == 3 and loader.samples_per_epoch == 10
+    batches = list(loader)
+    assert [b.dtype for b, _ in batches] == [np.float64] * 3
+    assert np.array_equal(np.concatenate([b for b, _ in batches]), x)
+    flat = DataLoader(x.reshape(10, 12), y, 4, shuffle=True, seed=1, drop_last=True,
+                      normalized=True)  # fmt: skip
+    assert flat.samples_per_epoch == 8
+    got, labels = flat.gather(np.array([3, 1]))
+    assert np.array_equal(got, x.reshape(10, 12)[[3, 1]]) and labels.tolist() == [0, 1]
+    with pytest.raises(TypeError, match="normalized=True takes float images"):
+        DataLoader(np.zeros((4, 1, 2, 2), dtype=np.uint8), y[:4], 2, normalized=True)
+    with pytest.raises(ValueError, match="need no normalization"):
+        DataLoader(x, y, 2, normalized=True, normalization=IDENTITY)
+
+
 def test_fit_normalization_on_floats_and_large_offsets():
     rng = np.random.default_rng(1)
     images = 1e4 + rng.standard_normal((500, 2, 6, 6)) * np.array([1.0, 3.0]).reshape(1, 2, 1, 1)
@@ -119,7 +160,8 @@ def test_transform_gets_the_normalised_batch_and_the_loader_generator():
 
     loader = DataLoader(images, labels, 8, transform=spy, normalization=IDENTITY)
     batches = list(loader)
-    assert [d for d, _ in calls] == [np.float32] * 3 and all(r is loader.rng for _, r in calls)
+    assert [d for d, _ in calls] == [np.float32] * 3
+    assert all(r is loader.transform_rng for _, r in calls)
     assert np.array_equal(batches[0][0], hflip(images[:8].astype(np.float32)))
     assert np.array_equal(batches[0][1], labels[:8])
 

@@ -16,7 +16,7 @@ from cnnumpy.functional.rbf import (
     rbf_forward,
     rbf_forward_naive,
 )
-from cnnumpy.gradcheck import numerical_gradient, relative_error
+from cnnumpy.inspect import numerical_gradient, relative_error
 
 GRAD_TOL = 1e-7
 DTYPES = st.sampled_from([np.float32, np.float64])

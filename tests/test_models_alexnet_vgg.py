@@ -9,7 +9,7 @@ from helpers import assert_close
 from twins import MaskedDropout, assert_matches_twin, count, torch_count
 
 from cnnumpy import nn
-from cnnumpy.gradcheck import check_model_gradients
+from cnnumpy.inspect import check_model_gradients
 from cnnumpy.models.alexnet import alexnet
 from cnnumpy.models.vgg import VGG_CONFIGS, vgg, vgg11, vgg13, vgg16, vgg19
 from cnnumpy.optim import Adam

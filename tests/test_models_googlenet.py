@@ -9,16 +9,16 @@ import torch
 from twins import MaskedDropout, assert_matches_twin, count, torch_count
 
 from cnnumpy import nn
-from cnnumpy.gradcheck import check_model_gradients
-from cnnumpy.models.googlenet import GOOGLENET_MODULES, googlenet
-from cnnumpy.models.inception import (
+from cnnumpy.inspect import check_model_gradients, summary
+from cnnumpy.models.blocks import scale_width
+from cnnumpy.models.googlenet import (
+    GOOGLENET_MODULES,
+    googlenet,
     inception_v1_module,
     inception_v3_module_a,
     inception_v3_module_b,
-    scale_width,
 )
 from cnnumpy.optim import Adam
-from cnnumpy.summary import summary
 
 T = torch.nn
 

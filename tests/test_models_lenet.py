@@ -6,27 +6,20 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as tf
-from helpers import assert_close, check_backward
+from helpers import assert_close
 
 import cnnumpy.nn as nn
 from cnnumpy import optim
-from cnnumpy.gradcheck import check_model_gradients
+from cnnumpy.inspect import check_model_gradients, summary
 from cnnumpy.models.lenet import (
     LENET5_BACKGROUND,
+    LENET5_C3_TABLE,
     lenet5,
     lenet5_modern,
     lenet5_preprocess,
     lenet_theano,
 )
 from cnnumpy.models.lenet_bitmaps import digit_prototypes
-from cnnumpy.models.lenet_c3 import (
-    LENET5_C3_TABLE,
-    TableConv2d,
-    table_conv2d_backward,
-    table_conv2d_forward,
-    table_conv2d_forward_naive,
-)
-from cnnumpy.summary import summary
 
 TOL = 1e-8
 
@@ -150,22 +143,11 @@ def test_lenet5_preprocess():
         lenet5_preprocess(images.astype(np.float64))
 
 
-# ------------------------------------------------------------------ C3: kernel and torch twin
-
-
-def test_table_conv_gradients_and_naive_reference(rng):
-    out_index, in_index = np.array([0, 0, 1, 2, 2, 2]), np.array([0, 2, 1, 0, 1, 2])
-    kw = {"out_index": out_index, "in_index": in_index, "out_channels": 3}
-    x = rng.standard_normal((2, 3, 6, 5))
-    w, b = rng.standard_normal((6, 3, 2)), rng.standard_normal(3)
-    check_backward(table_conv2d_forward, table_conv2d_backward, [x, w, b], rng, **kw)
-    check_backward(table_conv2d_forward, table_conv2d_backward, [x, w, None], rng, **kw)
-    out, _ = table_conv2d_forward(x, w, b, **kw)
-    assert_close(out, table_conv2d_forward_naive(x, w, b, **kw), rtol=1e-12, name="naive")
+# ------------------------------------------------------------------ C3: torch twin
 
 
 def test_c3_matches_torch_masked_conv(rng):
-    c3 = TableConv2d(6, LENET5_C3_TABLE, 5, rng=rng).to(np.float64)
+    c3 = nn.TableConv2d(6, LENET5_C3_TABLE, 5, rng=rng).to(np.float64)
     x = rng.standard_normal((3, 6, 14, 14))
     w = torch.tensor(c3.weight.data, requires_grad=True)
     b = torch.tensor(c3.bias.data, requires_grad=True)

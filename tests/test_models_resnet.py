@@ -7,9 +7,9 @@ import resnet_helpers as rh
 from helpers import check_backward
 
 from cnnumpy import nn
-from cnnumpy.gradcheck import check_model_gradients
+from cnnumpy.inspect import check_model_gradients
+from cnnumpy.models.blocks import PadShortcut
 from cnnumpy.models.resnet import (
-    PadShortcut,
     cifar_resnet,
     plain20,
     resnet20,
@@ -46,7 +46,7 @@ def test_pad_shortcut_gradient(shape, cout, stride, rng):
 def test_pad_shortcut_rejects_more_channels_than_out():
     with pytest.raises(ValueError, match="C <= 2"):
         PadShortcut(2)(np.zeros((1, 3, 4, 4)))
-    with pytest.raises(RuntimeError, match="before forward"):
+    with pytest.raises(RuntimeError, match="PadShortcut.backward needs a forward first"):
         PadShortcut(2).backward(np.zeros((1, 2, 2, 2)))
 
 

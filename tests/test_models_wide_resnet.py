@@ -6,7 +6,7 @@ import pytest
 import resnet_helpers as rh
 
 from cnnumpy import nn
-from cnnumpy.gradcheck import check_model_gradients
+from cnnumpy.inspect import check_model_gradients
 from cnnumpy.models.wide_resnet import (
     preact_resnet,
     preact_resnet20,

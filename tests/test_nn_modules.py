@@ -10,7 +10,7 @@ import torch
 from helpers import GRAD_TOL, assert_close
 
 import cnnumpy.nn as nn
-from cnnumpy.gradcheck import numerical_gradient_array, relative_error
+from cnnumpy.inspect import numerical_gradient_array, relative_error
 
 
 def _replay(module: nn.Module):
@@ -172,6 +172,6 @@ def test_backward_frees_the_cache_and_needs_a_new_forward(rng, make):
     layer = make(rng).to(np.float64)
     out = layer(rng.standard_normal((2, 2, 5, 5)))
     layer.backward(np.ones_like(out))
-    assert layer._cache is None
+    assert layer._saved is None
     with pytest.raises(RuntimeError, match="needs a forward first"):
         layer.backward(np.ones_like(out))

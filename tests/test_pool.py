@@ -1,3 +1,6 @@
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -6,6 +9,7 @@ from helpers import assert_close, check_backward, n, t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cnnumpy import backend
 from cnnumpy.functional import _maxpool, _parallel
 from cnnumpy.functional.pool import (
     avg_pool2d_backward,
@@ -537,9 +541,20 @@ def test_max_pool_threads_give_identical_results(rng, monkeypatch):
     results = []
     monkeypatch.setattr(_parallel, "MIN_CHUNKS_PER_THREAD", 1)
     for threads in [1, 2, 3]:
-        monkeypatch.setattr(_parallel, "THREADS", threads)
-        out, cache = max_pool2d_forward(x, **kw)
-        results.append((out, max_pool2d_backward(dout, cache)))
+        with backend.num_threads(threads):
+            out, cache = max_pool2d_forward(x, **kw)
+            results.append((out, max_pool2d_backward(dout, cache)))
     for out, dx in results[1:]:
         np.testing.assert_array_equal(out, results[0][0])
         np.testing.assert_array_equal(dx, results[0][1])
+
+
+def _imported_modules(module) -> set[str]:
+    tree = ast.parse(Path(module.__file__).read_text())
+    return {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+
+
+def test_max_pool_kernel_does_not_import_pool():
+    # pool.py imports _maxpool.py; what both need lives in _pool_windows.py, so no import circle.
+    assert "pool" not in _imported_modules(_maxpool)
+    assert "_pool_windows" in _imported_modules(_maxpool)

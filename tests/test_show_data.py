@@ -19,7 +19,7 @@ from cnnumpy.checkpoint import load_checkpoint
 from cnnumpy.cli import main
 from cnnumpy.cli.show_data import sample_grids, samples_per_class
 from cnnumpy.data import digits
-from cnnumpy.plots import plot_image_grid
+from cnnumpy.inspect import plot_image_grid
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -1,5 +1,6 @@
-"""The Solver on the 8x8 digits: learning, best model, early stopping, NaN losses, history,
-checkpoints, and resuming after a SIGKILL to bit-identical float64 weights."""
+"""The Solver (the Trainer with the standard callbacks) on the 8x8 digits: learning, best
+model, early stopping, NaN losses, history, checkpoints, and resuming after a SIGKILL to
+bit-identical float64 weights."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from cnnumpy import nn, optim
 from cnnumpy.checkpoint import load_checkpoint
 from cnnumpy.data import Dataset, digits, normalize
 from cnnumpy.solver import NonFiniteLossError, Solver
+from cnnumpy.train import PRIORITY_EDITOR, Callback
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "_resume_script.py"
@@ -77,24 +79,25 @@ def test_predict_and_check_accuracy_in_eval_mode(data):
     assert solver.check_accuracy(x, y) == np.mean(expected == y)
 
 
-class ScriptedSolver(Solver):
+class ScriptedValAcc(Callback):
     """Validation accuracy read from a list instead of measured: a fake validation curve."""
 
-    def __init__(self, *args, curve, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    priority = PRIORITY_EDITOR + 1  # after the evaluation wrote it, before anyone reads it
+
+    def __init__(self, curve) -> None:
         self.curve = iter(curve)
 
-    def check_accuracy(self, X, y, batch_size=None):  # noqa: N803
-        return next(self.curve) if X is self.X_val else 0.5
+    def on_epoch_end(self, epoch, logs) -> None:
+        logs["val_acc"] = next(self.curve)
 
 
 def test_early_stopping_on_a_fake_validation_curve(data):
     model = mlp()
     opt = optim.SGD(model.parameters(), lr=0.01)
     curve = [0.5, 0.6, 0.55, 0.6, 0.58, 0.9, 0.95]
-    solver = ScriptedSolver(
+    solver = Solver(
         model, nn.CrossEntropyLoss(), opt, data.train, data.val,
-        epochs=7, patience=3, progress=False, curve=curve,
+        epochs=7, patience=3, progress=False, callbacks=[ScriptedValAcc(curve)],
     )  # fmt: skip
     history = solver.train()
     assert history["val_acc"] == [0.5, 0.6, 0.55, 0.6, 0.58], "stop 3 epochs after the best"
@@ -110,16 +113,17 @@ def test_early_stopping_when_nothing_changes(data):
 
 
 class NaNAt(nn.CrossEntropyLoss):
-    """Cross-entropy whose ``k``-th call (1-based) returns NaN, after calling ``before_nan()``."""
+    """Cross-entropy whose ``k``-th call (1-based) in training returns NaN, after calling
+    ``before_nan()``; the calls of evaluation (``model`` in eval mode) are not counted."""
 
-    def __init__(self, k: int, before_nan=lambda: None) -> None:
+    def __init__(self, model: nn.Module, k: int, before_nan=lambda: None) -> None:
         super().__init__()
-        self.k, self.calls, self.before_nan = k, 0, before_nan
+        self.model, self.k, self.calls, self.before_nan = model, k, 0, before_nan
 
     def forward(self, scores, y):
-        self.calls += 1
+        self.calls += self.model.training
         loss = super().forward(scores, y)
-        if self.calls == self.k:
+        if self.model.training and self.calls == self.k:
             self.before_nan()
             return math.nan
         return loss
@@ -135,7 +139,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(data, tmp_p
         on_disk.update({p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir()})
 
     solver = Solver(
-        model, NaNAt(per_epoch + 5, snapshot), opt, data.train, data.val,
+        model, NaNAt(model, per_epoch + 5, snapshot), opt, data.train, data.val,
         epochs=3, checkpoint_dir=tmp_path, progress=False,
     )  # fmt: skip
     with pytest.raises(NonFiniteLossError) as info:
@@ -144,7 +148,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(data, tmp_p
     assert isinstance(info.value, ValueError)
     assert "loss is nan at epoch 2, iteration 5 of 20 (global iteration 25)" in msg, msg
     assert str(tmp_path / "last.npz") in msg and "after epoch 1" in msg
-    assert sorted(on_disk) == ["best.npz", "history.json", "last.npz"]
+    assert sorted(on_disk) == ["best.npz", "history.json", "last.npz", "metrics.jsonl"]
     after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.iterdir()}
     assert after == on_disk, "the error must leave the checkpoints untouched"
     restored = mlp(seed=1)
@@ -155,7 +159,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(data, tmp_p
 def test_nan_loss_before_any_checkpoint(data):
     model = mlp()
     opt = optim.SGD(model.parameters(), lr=0.05)
-    solver = Solver(model, NaNAt(3), opt, data.train, data.val, progress=False)
+    solver = Solver(model, NaNAt(model, 3), opt, data.train, data.val, progress=False)
     with pytest.raises(NonFiniteLossError, match="epoch 1, iteration 3 .*no checkpoint has been"):
         solver.train()
 

@@ -39,7 +39,8 @@ def assert_matches_twin(ours, theirs, x, training):
     drops = [m for m in ours.modules() if isinstance(m, nn.Dropout)]
     twin_drops = [m for m in theirs.modules() if isinstance(m, MaskedDropout)]
     for mine, twin in zip(drops, twin_drops, strict=True):
-        twin.mask = None if mine._cache.mask is None else torch.tensor(mine._cache.mask)
+        mask = mine._saved.mask  # the mask the forward drew, kept for its backward
+        twin.mask = None if mask is None else torch.tensor(mask)
     if training and any(m.p > 0 for m in drops):
         assert any(not m.mask.all() for m in twin_drops), "no unit was dropped"
     tx = torch.tensor(x, requires_grad=True)

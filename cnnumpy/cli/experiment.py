@@ -1,24 +1,25 @@
 """``cnnumpy experiment NAME``: run one of the experiments in :mod:`cnnumpy.experiments`.
 
 Each writes ``NAME.json`` (its numbers) and ``NAME.png`` (its figure) into ``--out`` (default
-``runs/experiments/NAME``). ``--quick`` runs it at tiny sizes, in seconds, to check that it
-works; the numbers of a quick run mean nothing.
+``runs/experiments/NAME``) and prints its headline numbers. ``--quick`` runs it at tiny sizes,
+in seconds, to check that it works: a smoke test whose numbers mean nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import time
 from pathlib import Path
 
 from ..data import normalize
-from ..experiments import EXPERIMENTS
+from ..experiments import EXPERIMENTS, SMOKE_TEST
 from ._common import add_data_arguments, load_data
 
 DATASETS = ("mnist", "fashion-mnist", "digits")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``experiment`` sub-command to ``sub``."""
     p = sub.add_parser(
         "experiment",
         help="measure a claim about CNNs (activations, init, dropout, ...): a JSON and a PNG",
@@ -35,13 +36,40 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="data set (default mnist, read from --data-dir; digits is built in)",
     )  # fmt: skip
     add_data_arguments(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, subsets and batches")
-    p.add_argument("--out", type=Path, default=None, help="default runs/experiments/NAME")
-    p.add_argument("--quick", action="store_true", help="tiny sizes: seconds, for smoke tests")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of weights, subsets and batches (default 0)"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="output directory (default runs/experiments/NAME)"
+    )
+    p.add_argument(
+        "--quick", action="store_true",
+        help="tiny sizes: a smoke test in seconds, whose numbers mean nothing",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
+def format_seconds(seconds: float) -> str:
+    """A duration to two significant figures under a minute (``0.043 s``, ``1.8 s``,
+    ``42 s``), in minutes and seconds above (``7 min 25 s``)."""
+    if seconds < 60:
+        return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s"
+
+
+def print_summary(name: str, headline: list[tuple[str, str]], quick: bool) -> None:
+    """The headline lines, labels aligned; a smoke test says so first."""
+    print(f"{name}:")
+    if quick:
+        print(f"  {SMOKE_TEST}")
+    width = max((len(label) for label, _ in headline), default=0)
+    for label, text in headline:
+        print(f"  {label.ljust(width)}  {text}")
+
+
 def run(args: argparse.Namespace) -> int:
+    """List the experiments, or run one and print its headline numbers and files."""
     if args.list or args.name is None:
         width = max(map(len, EXPERIMENTS))
         for name, spec in EXPERIMENTS.items():
@@ -56,11 +84,12 @@ def run(args: argparse.Namespace) -> int:
     if spec.needs_data:
         data = normalize(load_data(args.dataset, args.data_dir, verify=not args.no_verify))
     out = args.out or Path("runs") / "experiments" / args.name
-    numbers = spec.run(data, out, seed=args.seed, **(spec.quick if args.quick else {}))
-    summary = {k: v for k, v in numbers.items() if k not in ("config", "files")}
-    text = json.dumps(summary)
-    print(f"{args.name}: {text[:600]}{' ...' if len(text) > 600 else ''}")
-    print(f"took {numbers.get('seconds', '?')} s")
+    sizes = spec.quick if args.quick else {}
+    start = time.perf_counter()
+    numbers = spec.run(data, out, seed=args.seed, smoke_test=args.quick, **sizes)
+    seconds = time.perf_counter() - start
+    print_summary(args.name, spec.headline(numbers), args.quick)
+    print(f"took {format_seconds(seconds)}")
     print(f"numbers: {numbers['files']['json']}")
     print(f"figure:  {numbers['files']['png']}")
     return 0

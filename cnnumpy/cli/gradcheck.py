@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from ..gradcheck import check_model_gradients
+from ..inspect import check_model_gradients
 from ..models import MODELS, build_model
 from ..train.factory import criterion_for
 from ._common import add_model_arguments, model_kwargs

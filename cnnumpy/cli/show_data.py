@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import DATASETS, Dataset, Normalization
-from ..plots import plot_image_grid
+from ..inspect import plot_image_grid
 from ._common import add_data_arguments, augment_spec, load_data, make_augment
 
 PIXEL_MAX = {"digits": 16.0}  # the brightest value; 255 for the others

@@ -6,8 +6,8 @@ import argparse
 
 import numpy as np
 
+from ..inspect import format_summary, summary
 from ..models import MODELS, build_model
-from ..summary import format_summary, summary
 from ._common import add_model_arguments, model_kwargs
 
 

@@ -1,4 +1,4 @@
-"""``cnnumpy train``: train a model on a data set, with checkpoints, history and a plot.
+"""``cnnumpy train``: train a model on a data set, with checkpoints, logs and a plot.
 
 With no arguments it trains the CS231n three-layer convnet on scikit-learn's 8x8 digits (built
 in, no download) in well under two minutes on two cores and prints the test accuracy. MNIST,
@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DATASETS, Normalization, normalize
+from .. import backend
+from ..data import DATASETS, Dataset, Normalization, normalize
+from ..inspect import plot_learning_curves
 from ..models import MODELS, build_model
-from ..plots import plot_learning_curves
 from ..solver import Solver
 from ..train.factory import (
     OPTIMIZERS,
@@ -36,9 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train a model (default: a small convnet on the built-in digits)",
         description=(
             "Train MODEL on DATASET with mini-batch gradient descent. Writes last.npz and "
-            "best.npz (checkpoints), history.json and learning_curves.png into --out, and "
-            "prints the test accuracy of the best model (chosen on the validation split). "
-            "A run that was stopped can be continued with --resume."
+            "best.npz (checkpoints), history.json, metrics.jsonl (one record per epoch) and "
+            "learning_curves.png into --out, and prints the test accuracy of the best model "
+            "(chosen on the validation split). A run that was stopped can be continued with "
+            "--resume."
         ),
     )
     p.add_argument(
@@ -99,7 +101,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="output dir (default runs/MODEL-DATA)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.npz")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--threads", type=positive_int, default=None, metavar="N",
+        help=f"threads for cnnumpy's own kernels (default: ${backend.ENV_VAR}, else the usable "
+        f"cores, at most {backend.MAX_DEFAULT_THREADS}); results do not depend on it",
+    )  # fmt: skip
     p.set_defaults(func=run)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def model_option(text: str) -> tuple[str, object]:
@@ -118,33 +136,12 @@ def model_option(text: str) -> tuple[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    raw = load_data(args.dataset, args.data_dir, verify=not args.no_verify,
-                    val_size=args.val_size)  # fmt: skip
-    scaling = MODELS[args.model].input_scaling
-    channels = raw.image_shape[0]
-    stats = None if scaling is None else Normalization((scaling[0],) * channels,
-                                                       (scaling[1],) * channels)  # fmt: skip
-    data = normalize(raw, stats=stats)
-    del raw
-    train = data.train
-    if args.train_size is not None:
-        if not 1 <= args.train_size <= len(train[1]):
-            raise ValueError(
-                f"--train-size must be between 1 and {len(train[1])} (the {args.dataset} "
-                f"training split), got {args.train_size}"
-            )
-        train = (train[0][: args.train_size], train[1][: args.train_size])
-    augment = make_augment(args.augment, args.dataset, data.normalization, data.image_shape[1])
-    c, h, w = data.image_shape
-    if h != w:
-        raise ValueError(f"models take square images; {args.dataset} has {h}x{w}")
-    model_kwargs = {"in_channels": c, "input_size": h, "num_classes": len(data.classes)}
-    clash = sorted(set(model_kwargs) & {key for key, _ in args.model_option})
-    if clash:
-        raise ValueError(f"--model-option cannot set {', '.join(clash)}: the data set fixes it")
-    model_kwargs.update(args.model_option)
+    if args.threads is not None:
+        backend.set_num_threads(args.threads)
+    data = _normalised_data(args)
+    train = _training_part(data, args)
+    model_kwargs = _model_kwargs(data, args)
     model = build_model(args.model, rng=np.random.default_rng(args.seed), **model_kwargs)
-    loss = criterion_for(model)
     lr = args.lr if args.lr is not None else default_lr(args.optimizer)
     optimizer = make_optimizer(args.optimizer, model.parameters(), lr, momentum=args.momentum,
                                weight_decay=args.weight_decay, mu=args.mu)  # fmt: skip
@@ -159,16 +156,65 @@ def run(args: argparse.Namespace) -> int:
     }  # fmt: skip
     validated = len(data.val[1]) > 0  # --val-size 0 trains on every image, keeps the last epoch
     solver = Solver(
-        model, loss, optimizer, train, data.val if validated else None,
+        model, criterion_for(model), optimizer, train, data.val if validated else None,
         batch_size=args.batch_size, epochs=args.epochs, seed=args.seed, patience=args.patience,
         checkpoint_dir=out, progress=not args.no_progress, model_name=args.model,
         normalization=data.normalization.to_dict(), resume=args.resume, config=config,
-        augment=augment, scheduler=make_scheduler(args.lr_schedule, optimizer, args.epochs),
+        augment=make_augment(args.augment, args.dataset, data.normalization, data.image_shape[1]),
+        scheduler=make_scheduler(args.lr_schedule, optimizer, args.epochs),
         clip_grad_norm=args.clip_grad_norm,
     )  # fmt: skip
     start = time.perf_counter()
     history = solver.train()
-    seconds = time.perf_counter() - start
+    _report(solver, history, data, args, out, validated, time.perf_counter() - start)
+    return 0
+
+
+def _normalised_data(args: argparse.Namespace) -> Dataset:
+    """The data set, normalised with the model's prescribed scaling or the training statistics."""
+    raw = load_data(args.dataset, args.data_dir, verify=not args.no_verify,
+                    val_size=args.val_size)  # fmt: skip
+    scaling = MODELS[args.model].input_scaling
+    channels = raw.image_shape[0]
+    stats = None if scaling is None else Normalization((scaling[0],) * channels,
+                                                       (scaling[1],) * channels)  # fmt: skip
+    return normalize(raw, stats=stats)
+
+
+def _training_part(data: Dataset, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    train = data.train
+    if args.train_size is None:
+        return train
+    if not 1 <= args.train_size <= len(train[1]):
+        raise ValueError(
+            f"--train-size must be between 1 and {len(train[1])} (the {args.dataset} "
+            f"training split), got {args.train_size}"
+        )
+    return train[0][: args.train_size], train[1][: args.train_size]
+
+
+def _model_kwargs(data: Dataset, args: argparse.Namespace) -> dict:
+    c, h, w = data.image_shape
+    if h != w:
+        raise ValueError(f"models take square images; {args.dataset} has {h}x{w}")
+    model_kwargs = {"in_channels": c, "input_size": h, "num_classes": len(data.classes)}
+    clash = sorted(set(model_kwargs) & {key for key, _ in args.model_option})
+    if clash:
+        raise ValueError(f"--model-option cannot set {', '.join(clash)}: the data set fixes it")
+    model_kwargs.update(args.model_option)
+    return model_kwargs
+
+
+def _report(
+    solver: Solver,
+    history: dict,
+    data: Dataset,
+    args: argparse.Namespace,
+    out: Path,
+    validated: bool,
+    seconds: float,
+) -> None:
+    """Test accuracy, ``result.json``, the learning curves, and where everything went."""
     test_acc = solver.check_accuracy(*data.test)
     plot = plot_learning_curves(history, out / "learning_curves.png",
                                 title=f"{args.model} on {args.dataset}",
@@ -184,6 +230,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"test accuracy: {100 * test_acc:.2f}% ({len(data.test[1])} {args.dataset} images; "
           f"{kept} epoch {solver.best_epoch} of {solver.epoch}, {seconds:.1f} s)")  # fmt: skip
     print(f"checkpoint:    {out / 'best.npz'} (last epoch: {out / 'last.npz'})")
-    print(f"history:       {out / 'history.json'}")
+    print(f"history:       {out / 'history.json'} (per epoch: {out / 'metrics.jsonl'})")
     print(f"curves:        {plot}")
-    return 0

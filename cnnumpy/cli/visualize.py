@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import nn
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..data import Normalization
-from ..plots import plot_learning_curves
-from ..plots_inside import (
+from ..inspect import (
     class_probabilities,
     confusion_matrix,
     first_conv,
@@ -24,6 +24,7 @@ from ..plots_inside import (
     plot_confusion,
     plot_feature_maps,
     plot_filters,
+    plot_learning_curves,
     plot_misclassified,
     predicts_argmin,
     record_feature_maps,
@@ -66,6 +67,19 @@ def _whole_history(checkpoint: Path, meta: dict) -> dict:
     return meta["history"]
 
 
+def _filters(model: nn.Module, name: str, out: Path) -> Path | None:
+    """filters.png of the model's first convolution; None when it has none."""
+    conv = first_conv(model)
+    if conv is None:
+        print(f"{name} has no Conv2d layer: no filters.png")
+        return None
+    layer_name, layer = conv
+    weight = layer.weight.data
+    shape = "x".join(map(str, weight.shape))
+    title = f"{name}: first convolution '{layer_name}', weight {shape}"
+    return plot_filters(weight, out / "filters.png", title)
+
+
 def run(args: argparse.Namespace) -> int:
     model, loss, meta, data = load_trained(args.checkpoint, args.data_dir, not args.no_verify)
     config = meta["extra"]["config"]
@@ -77,18 +91,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     x = Normalization.from_dict(meta["normalization"])(images)
     where = f"{name} (epoch {meta['epoch']}) on {dataset} {args.split}"
-    written = []
-
-    conv = first_conv(model)
-    if conv is not None:
-        layer_name, layer = conv
-        weight = layer.weight.data
-        written.append(plot_filters(
-            weight, out / "filters.png",
-            f"{name}: first convolution '{layer_name}', weight {'x'.join(map(str, weight.shape))}",
-        ))  # fmt: skip
-    else:
-        print(f"{name} has no Conv2d layer: no filters.png")
+    written = [_filters(model, name, out)]
 
     records = record_feature_maps(model, x[args.index])
     label = data.classes[labels[args.index]]
@@ -116,6 +119,6 @@ def run(args: argparse.Namespace) -> int:
         _whole_history(Path(args.checkpoint), meta), out / "learning_curves.png",
         title=f"{name} on {dataset}", best_epoch=meta["epoch"],
     ))  # fmt: skip
-    for path in written:
+    for path in filter(None, written):
         print(f"wrote {path}")
     return 0

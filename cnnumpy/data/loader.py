@@ -1,10 +1,14 @@
-"""``DataLoader``: float mini-batches from a (raw) image array, reproducibly shuffled.
+"""``DataLoader``: float mini-batches from an image array, reproducibly shuffled.
 
 The loader never copies or converts the whole data set: each epoch draws a permutation of the
 indices, and each batch gathers its images, converts them to floats with the per-channel
-:class:`~cnnumpy.data.Normalization`, and applies the optional ``transform`` (an augmentation).
-One seeded ``numpy.random.Generator``, :attr:`DataLoader.rng`, drives both the order and the
-augmentation, so its ``bit_generator.state`` is all a checkpoint needs to repeat a run.
+:class:`~cnnumpy.data.Normalization` (unless they are already normalised floats), and applies
+the optional ``transform`` (an augmentation).
+
+Two seeded Generators drive it: :attr:`DataLoader.rng` (``default_rng(seed)``) draws the order
+and :attr:`DataLoader.transform_rng` (``default_rng([seed, 2])``) the transform's distortions,
+so the order does not depend on whether a transform is on. Their ``bit_generator.state`` is all
+a checkpoint needs to repeat a run (the Trainer registers both).
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ class DataLoader:
 
     ``normalization`` defaults to statistics fitted on ``images`` (so give the *training*
     images, and pass ``train_loader.normalization`` to the validation and test loaders; store
-    ``normalization.to_dict()`` with the model). ``transform(x, rng)`` is applied after
-    normalising, with :attr:`rng` (see :mod:`cnnumpy.data.augment`).
+    ``normalization.to_dict()`` with the model). ``normalized=True`` says the images are floats
+    normalised already (``images: (N, ...)``): batches are gathered as they are, in their own
+    dtype, and :attr:`normalization` is None. ``transform(x, rng)`` is applied after
+    normalising, with :attr:`transform_rng` (see :mod:`cnnumpy.data.augment`).
     """
 
     def __init__(
@@ -44,9 +50,9 @@ class DataLoader:
         *,
         normalization: Normalization | None = None,
         dtype: type | np.dtype = np.float32,
+        normalized: bool = False,
     ) -> None:
-        if images.ndim != 4:
-            raise ValueError(f"images must be (N, C, H, W), got shape {images.shape}")
+        _check_images(images, normalized, normalization)
         labels = np.asarray(labels)
         if labels.shape != (images.shape[0],) or labels.dtype.kind not in "iu":
             raise ValueError(
@@ -60,32 +66,65 @@ class DataLoader:
         self.images, self.labels = images, labels
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.transform, self.dtype = transform, np.dtype(dtype)
-        self.normalization = normalization or Normalization.fit(images)
-        if len(self.normalization.mean) != images.shape[1]:
-            raise ValueError(
-                f"normalization has {len(self.normalization.mean)} channels, "
-                f"images have {images.shape[1]}"
-            )
+        self.normalization = None
+        if not normalized:
+            self.normalization = normalization or Normalization.fit(images)
+            if len(self.normalization.mean) != images.shape[1]:
+                raise ValueError(
+                    f"normalization has {len(self.normalization.mean)} channels, "
+                    f"images have {images.shape[1]}"
+                )
         self.rng = np.random.default_rng(seed)
-        """The Generator behind the order and the transform; save ``rng.bit_generator.state``."""
+        """The Generator behind the order; save ``rng.bit_generator.state``."""
+        self.transform_rng = np.random.default_rng(None if seed is None else [seed, 2])
+        """The Generator the transform draws from; save its state too."""
 
     def __len__(self) -> int:
         """Batches per epoch."""
         n = self.labels.shape[0]
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
+    @property
+    def samples_per_epoch(self) -> int:
+        """Images one epoch yields (fewer than ``N`` when ``drop_last`` skips some)."""
+        return min(len(self) * self.batch_size, self.labels.shape[0])
+
+    def gather(self, idx: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
+        """The images ``idx`` as float batch, normalised but not transformed, and their labels."""
+        x = self.images[idx]
+        if self.normalization is not None:
+            x = self.normalization(x, self.dtype)
+        return x, self.labels[idx].astype(np.int64, copy=False)
+
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         n, bs = self.labels.shape[0], self.batch_size
-        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        order = self.rng.permutation(n) if self.shuffle else None
         for b in range(len(self)):
-            idx = order[b * bs : (b + 1) * bs]
-            x = self.normalization(self.images[idx], self.dtype)
+            window = slice(b * bs, (b + 1) * bs)  # in order: a view, not a gathered copy
+            x, y = self.gather(window if order is None else order[window])
             if self.transform is not None:
-                x = self.transform(x, self.rng)
-            yield x, self.labels[idx].astype(np.int64, copy=False)
+                x = self.transform(x, self.transform_rng)
+            yield x, y
 
     def __repr__(self) -> str:
         return (
             f"DataLoader(N={self.labels.shape[0]}, batch_size={self.batch_size}, "
             f"shuffle={self.shuffle}, drop_last={self.drop_last}, transform={self.transform})"
         )
+
+
+def _check_images(
+    images: np.ndarray, normalized: bool, normalization: Normalization | None
+) -> None:
+    if not isinstance(images, np.ndarray):
+        raise TypeError(f"images must be a NumPy array, got {type(images).__name__}")
+    if not normalized:
+        if images.ndim != 4:
+            raise ValueError(f"images must be (N, C, H, W), got shape {images.shape}")
+        return
+    if images.dtype.kind != "f" or images.ndim < 2:
+        raise TypeError(
+            f"normalized=True takes float images (N, ...), got {images.dtype} {images.shape}"
+        )
+    if normalization is not None:
+        raise ValueError("normalized=True images need no normalization; got one")

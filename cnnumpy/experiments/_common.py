@@ -1,5 +1,6 @@
 """What the experiments share: data subsets, a quiet training run, a deep plain MLP whose
-initialisation is chosen by name, and writing ``NAME.json`` + ``NAME.png``.
+initialisation is chosen by name, figures drawn without pyplot, and writing ``NAME.json`` +
+``NAME.png``.
 """
 
 from __future__ import annotations
@@ -9,20 +10,26 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import init as fillers
-from .. import nn, optim
+from .. import nn
 from ..data import Dataset
-from ..plots import _pyplot
 from ..solver import NonFiniteLossError, Solver
+from ..train.factory import make_optimizer
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the CLI
+    from matplotlib.figure import Figure
 
 Split = tuple[np.ndarray, np.ndarray]
 INITS = ("xavier", "msra", "gaussian")
 """Weight fillers of :func:`deep_mlp`: Caffe's ``xavier`` (``Var(w) = 1/fan_in``), ``msra``
 (``Var(w) = 2/fan_in``, He et al. 2015) and a fixed ``N(0, 0.01^2)``."""
+
+SMOKE_TEST = "SMOKE TEST (--quick sizes): these numbers mean nothing"
+"""Heads the title of a figure drawn from a run at the ``quick`` sizes."""
 
 
 def subset(split: Split, n: int | None, seed: int) -> Split:
@@ -35,7 +42,9 @@ def subset(split: Split, n: int | None, seed: int) -> Split:
     return x[idx], y[idx]
 
 
-def splits(data: Dataset, n_train: int | None, n_val: int | None, n_test: int | None, seed: int):
+def splits(
+    data: Dataset, n_train: int | None, n_val: int | None, n_test: int | None, seed: int
+) -> tuple[Split, Split, Split]:
     """Fixed random subsets ``(train, val, test)`` of a normalised data set; the draws depend on
     ``seed`` and the part only, so every arm of an experiment sees the same images."""
     if data.normalization is None:
@@ -62,16 +71,12 @@ def train_quietly(
     """Train with :class:`Solver` (no bar, no printing) and return its history plus ``diverged``
     (the loss became NaN/inf: the history stops there) and ``seconds``.
 
-    The history is per epoch except ``loss`` (per iteration); ``loss_per_epoch`` is the mean
-    training loss of each completed epoch. The Solver leaves the best-validation weights in
-    ``model``, as it does for ``cnnumpy train``.
+    ``optimizer`` is any name :func:`cnnumpy.train.factory.make_optimizer` knows. The history
+    is per epoch except ``loss`` (per iteration); ``loss_per_epoch`` is the mean training loss
+    of each completed epoch. The Solver leaves the best-validation weights in ``model``, as it
+    does for ``cnnumpy train``; ``predict`` (not JSON: callers pop it) classifies with them.
     """
-    if optimizer == "sgd":
-        opt = optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    elif optimizer == "adam":
-        opt = optim.Adam(model.parameters(), lr=lr)
-    else:
-        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    opt = make_optimizer(optimizer, model.parameters(), lr, momentum=momentum)
     solver = Solver(
         model, nn.CrossEntropyLoss(), opt, train, val, batch_size=batch_size, epochs=epochs,
         seed=seed, progress=False, verbose=False,
@@ -91,11 +96,12 @@ def train_quietly(
     ]
     history["diverged"] = diverged
     history["seconds"] = round(time.perf_counter() - start, 2)
-    history["predict"] = solver.predict  # not JSON: callers pop it
+    history["predict"] = solver.predict
     return history
 
 
 def accuracy(predict: Callable[[np.ndarray], np.ndarray], split: Split) -> float:
+    """Fraction of ``split = (X, y)`` that ``predict(X)`` labels correctly."""
     x, y = split
     return float(np.mean(predict(x) == y))
 
@@ -149,11 +155,28 @@ def deep_mlp(
 
 
 def linear_layers(model: nn.Module) -> list[nn.Linear]:
+    """The model's linear layers, input side first."""
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
 
 
 def in_features(data: Dataset) -> int:
+    """Values per image: ``C * H * W``."""
     return int(np.prod(data.image_shape))
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure that belongs to no GUI and no pyplot state (so the user's matplotlib backend
+    is left as it was), laid out automatically."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def set_title(fig: Figure, text: str, config: dict[str, Any]) -> None:
+    """The figure's title, headed by :data:`SMOKE_TEST` when the run was a smoke test."""
+    if config.get("smoke_test"):
+        text = f"{SMOKE_TEST}\n{text}"
+    fig.suptitle(text)
 
 
 def _jsonable(value: Any) -> Any:
@@ -174,19 +197,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_outputs(out: str | Path, name: str, numbers: dict[str, Any], fig) -> dict[str, Any]:
-    """Write ``out/NAME.json`` (the numbers) and ``out/NAME.png`` (the figure, then closed);
-    return the numbers as written, with the two paths under ``"files"``."""
+def write_outputs(out: str | Path, name: str, numbers: dict[str, Any], fig: Figure) -> dict:
+    """Write ``out/NAME.json`` (the numbers) and ``out/NAME.png`` (the figure); return the
+    numbers as written, with the two paths under ``"files"``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     png, js = out / f"{name}.png", out / f"{name}.json"
     fig.savefig(png, dpi=80, pil_kwargs={"optimize": True})  # small enough to commit
-    _pyplot().close(fig)
     numbers = _jsonable({**numbers, "files": {"json": str(js), "png": str(png)}})
     js.write_text(json.dumps(numbers, indent=1) + "\n")
     return numbers
 
 
-def pyplot():
-    """matplotlib.pyplot on the Agg backend (files only)."""
-    return _pyplot()
+def percent(value: float | None) -> str:
+    """``0.9312 -> '93.1%'``; None (a diverged run) -> ``'diverged'``."""
+    return "diverged" if value is None else f"{100 * value:.1f}%"

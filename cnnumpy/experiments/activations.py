@@ -1,7 +1,7 @@
 """``activations``: sigmoid, tanh, ReLU, leaky ReLU and PReLU in the same deep plain MLP.
 
-Claim (the seeds): saturating activations make gradients vanish in deep nets, so the first
-layers of a sigmoid or tanh net barely learn, while ReLU-like units keep them alive.
+Claim: saturating activations make gradients vanish in deep nets, so the
+first layers of a sigmoid or tanh net barely learn, while ReLU-like units keep them alive.
 
 Two measurements per weight initialisation (Caffe's ``xavier``, ``Var(w) = 1/fan_in``, and
 ``msra``, ``2/fan_in``), every arm built from the same seed so only the activation differs:
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,11 +27,16 @@ from ._common import (
     deep_mlp,
     in_features,
     linear_layers,
-    pyplot,
+    new_figure,
+    percent,
+    set_title,
     splits,
     train_quietly,
     write_outputs,
 )
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the CLI
+    from matplotlib.figure import Figure
 
 ACTIVATIONS = {
     "sigmoid": nn.Sigmoid,
@@ -70,6 +75,7 @@ def run(
     lr: float = 0.01,
     batch_size: int = 64,
     inits: tuple[str, ...] = ("xavier", "msra"),
+    smoke_test: bool = False,
 ) -> dict[str, Any]:
     """Run the experiment; write ``out/activations.{json,png}``; return the numbers.
 
@@ -100,6 +106,7 @@ def run(
             "n_train": len(train[1]), "n_val": len(val[1]), "n_test": len(test[1]),
             "grad_batch": len(yb), "epochs": epochs, "optimizer": "sgd", "lr": lr,
             "momentum": 0.9, "batch_size": batch_size, "inits": list(inits),
+            "smoke_test": smoke_test,
         },
         "grad_norms": grads,
         "first_over_last": {
@@ -107,15 +114,28 @@ def run(
             for init, by_act in grads.items()
         },
         "training": training,
-        "seconds": round(time.perf_counter() - start, 1),
+        "seconds": round(time.perf_counter() - start, 2),
     }  # fmt: skip
-    return write_outputs(out, "activations", numbers, _figure(numbers))
+    return write_outputs(out, "activations", numbers, figure(numbers))
 
 
-def _figure(numbers: dict[str, Any]):
-    plt = pyplot()
+def headline(numbers: dict[str, Any]) -> list[tuple[str, str]]:
+    """One line per initialisation and activation: the gradient ratio and the test accuracy."""
+    depth = numbers["config"]["depth"]
+    return [
+        (f"{init} {name}", f"||dW_1|| / ||dW_{depth}|| {numbers['first_over_last'][init][name]:.1e}"
+                           f", test accuracy {percent(hist['test_acc'])}")
+        for init, by_act in numbers["training"].items()
+        for name, hist in by_act.items()
+    ]  # fmt: skip
+
+
+def figure(numbers: dict[str, Any]) -> Figure:
+    """Per initialisation (columns): gradient norm per layer, training loss, validation
+    accuracy (rows)."""
     inits = numbers["config"]["inits"]
-    fig, axes = plt.subplots(3, len(inits), figsize=(5.2 * len(inits), 11), squeeze=False)
+    fig = new_figure(5.2 * len(inits), 11)
+    axes = fig.subplots(3, len(inits), squeeze=False)
     depth = numbers["config"]["depth"]
     for col, init in enumerate(inits):
         ax_g, ax_l, ax_a = axes[:, col]
@@ -130,11 +150,9 @@ def _figure(numbers: dict[str, Any]):
                  title=f"{init} init: weight-gradient norm per layer")  # fmt: skip
         ax_l.set(xlabel="epoch", ylabel="mean training loss", title=f"{init} init: training loss")
         ax_a.set(xlabel="epoch", ylabel="validation accuracy (%)",
-                 title=f"{init} init: validation accuracy")  # fmt: skip
-        ax_a.set_ylim(0, 100)
+                 title=f"{init} init: validation accuracy", ylim=(0, 100))  # fmt: skip
         for ax in (ax_g, ax_l, ax_a):
             ax.xaxis.get_major_locator().set_params(integer=True)
-        for ax in (ax_g, ax_l, ax_a):
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
     for row in range(3):  # panels in a row compare inits: one scale
@@ -142,7 +160,10 @@ def _figure(numbers: dict[str, Any]):
         for ax in axes[row]:
             ax.set_ylim(min(lows), max(highs))
     c = numbers["config"]
-    fig.suptitle(f"{c['depth']}-layer plain MLP (width {c['width']}) on {c['n_train']} "
-                 f"{c['dataset']} images, SGD lr {c['lr']}")  # fmt: skip
-    fig.tight_layout()
+    set_title(
+        fig,
+        f"{c['depth']}-layer plain MLP (width {c['width']}) on {c['n_train']} "
+        f"{c['dataset']} images, SGD lr {c['lr']}",
+        c,
+    )
     return fig

@@ -14,13 +14,27 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..data import Dataset
 from ..models import build_model
-from ._common import accuracy, pyplot, splits, train_quietly, write_outputs
+from ._common import (
+    accuracy,
+    new_figure,
+    percent,
+    set_title,
+    splits,
+    train_quietly,
+    write_outputs,
+)
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the CLI
+    from matplotlib.figure import Figure
+
+ARMS = {"plain": None, "bn": "batchnorm"}
+"""Arm name -> the ``normalization`` argument of the ``fc`` net."""
 
 
 def run(
@@ -36,6 +50,7 @@ def run(
     n_test: int = 10000,
     epochs: int = 5,
     batch_size: int = 64,
+    smoke_test: bool = False,
 ) -> dict[str, Any]:
     """Run the experiment; write ``out/batchnorm.{json,png}``; return the numbers.
 
@@ -45,8 +60,8 @@ def run(
     start = time.perf_counter()
     train, val, test = splits(data, n_train, n_val, n_test, seed)
     c, h, _ = data.image_shape
-    runs: dict[str, dict[str, Any]] = {"plain": {}, "bn": {}}
-    for arm, norm in (("plain", None), ("bn", "batchnorm")):
+    runs: dict[str, dict[str, Any]] = {arm: {} for arm in ARMS}
+    for arm, norm in ARMS.items():
         for lr in lrs:
             model = build_model(
                 "fc", hidden_dims=(width,) * depth, normalization=norm, in_channels=c,
@@ -63,7 +78,7 @@ def run(
             "dataset": data.name, "seed": seed, "depth": depth, "width": width,
             "lrs": list(lrs), "n_train": len(train[1]), "n_val": len(val[1]),
             "n_test": len(test[1]), "epochs": epochs, "optimizer": "sgd", "momentum": 0.9,
-            "batch_size": batch_size, "init": "pytorch default",
+            "batch_size": batch_size, "init": "pytorch default", "smoke_test": smoke_test,
         },
         "runs": runs,
         "final_val_acc": {
@@ -71,17 +86,27 @@ def run(
                   for lr, r in by_lr.items()}
             for arm, by_lr in runs.items()
         },
-        "seconds": round(time.perf_counter() - start, 1),
+        "seconds": round(time.perf_counter() - start, 2),
     }  # fmt: skip
-    return write_outputs(out, "batchnorm", numbers, _figure(numbers))
+    return write_outputs(out, "batchnorm", numbers, figure(numbers))
 
 
-def _figure(numbers: dict[str, Any]):
-    plt = pyplot()
+def headline(numbers: dict[str, Any]) -> list[tuple[str, str]]:
+    """One line per learning rate: final validation accuracy without and with BN."""
+    final = numbers["final_val_acc"]
+    return [
+        (f"lr {lr}", f"validation accuracy: no BN {percent(final['plain'][lr])}, "
+                     f"BN {percent(final['bn'][lr])}")
+        for lr in final["plain"]
+    ]  # fmt: skip
+
+
+def figure(numbers: dict[str, Any]) -> Figure:
+    """Per learning rate (columns): training loss and validation accuracy (rows), both arms."""
     c = numbers["config"]
     lrs = [str(lr) for lr in c["lrs"]]
-    fig, axes = plt.subplots(2, len(lrs), figsize=(3.6 * len(lrs), 7), squeeze=False,
-                             sharey="row")  # fmt: skip
+    fig = new_figure(3.6 * len(lrs), 7)
+    axes = fig.subplots(2, len(lrs), squeeze=False, sharey="row")
     for col, lr in enumerate(lrs):
         ax_l, ax_a = axes[:, col]
         for arm, color, label in (("plain", "C3", "no BN"), ("bn", "C0", "batch norm")):
@@ -99,7 +124,10 @@ def _figure(numbers: dict[str, Any]):
             ax.legend(fontsize=8)
     axes[0, 0].set_ylabel("mean training loss")
     axes[1, 0].set_ylabel("validation accuracy (%)")
-    fig.suptitle(f"fc net, {c['depth']} hidden layers of {c['width']}, on {c['n_train']} "
-                 f"{c['dataset']} images: SGD (momentum 0.9), with and without BN")  # fmt: skip
-    fig.tight_layout()
+    set_title(
+        fig,
+        f"fc net, {c['depth']} hidden layers of {c['width']}, on {c['n_train']} "
+        f"{c['dataset']} images: SGD (momentum 0.9), with and without BN",
+        c,
+    )
     return fig

@@ -14,13 +14,24 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..data import Dataset
 from ..models.resnet import cifar_resnet
-from ._common import accuracy, pyplot, splits, train_quietly, write_outputs
+from ._common import (
+    accuracy,
+    new_figure,
+    percent,
+    set_title,
+    splits,
+    train_quietly,
+    write_outputs,
+)
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the CLI
+    from matplotlib.figure import Figure
 
 
 def run(
@@ -36,12 +47,13 @@ def run(
     epochs: int = 5,
     lr: float = 0.05,
     batch_size: int = 64,
+    smoke_test: bool = False,
 ) -> dict[str, Any]:
     """Run the experiment; write ``out/depth.{json,png}``; return the numbers.
 
     ``runs["plain20"]`` etc. hold ``loss`` (per iteration), ``loss_per_epoch``, ``train_acc``
-    and ``val_acc`` per epoch, ``test_acc``, ``seconds``; ``final_train_error`` the last
-    epoch's training error of each.
+    and ``val_acc`` per epoch, ``test_acc``, ``parameters``, ``seconds``;
+    ``final_train_error`` and ``final_loss`` are the last epoch's of each.
     """
     start = time.perf_counter()
     train, val, test = splits(data, n_train, n_val, n_test, seed)
@@ -49,7 +61,6 @@ def run(
     runs: dict[str, Any] = {}
     for kind in ("plain", "resnet"):
         for d in depths:
-            name = f"{kind}{d}"
             model = cifar_resnet(
                 d, c, len(data.classes), h, widths=widths, plain=kind == "plain",
                 rng=np.random.default_rng(seed),
@@ -59,23 +70,28 @@ def run(
             predict = hist.pop("predict")
             hist["test_acc"] = None if hist["diverged"] else accuracy(predict, test)
             hist["parameters"] = sum(p.data.size for p in model.parameters())
-            runs[name] = hist
-    final = {name: (1 - r["train_acc"][-1]) if r["train_acc"] else None for name, r in runs.items()}
+            runs[f"{kind}{d}"] = hist
+    final = {name: _last(1 - np.asarray(r["train_acc"])) for name, r in runs.items()}
     shallow, deep = depths
     numbers = {
         "config": {
             "dataset": data.name, "seed": seed, "depths": list(depths), "widths": list(widths),
             "n_train": len(train[1]), "n_val": len(val[1]), "n_test": len(test[1]),
             "epochs": epochs, "optimizer": "sgd", "lr": lr, "momentum": 0.9,
-            "batch_size": batch_size, "shortcut": "A",
+            "batch_size": batch_size, "shortcut": "A", "smoke_test": smoke_test,
         },
         "runs": runs,
         "final_train_error": final,
+        "final_loss": {name: _last(r["loss_per_epoch"]) for name, r in runs.items()},
         "plain_degrades": _worse(final, f"plain{deep}", f"plain{shallow}"),
         "resnet_degrades": _worse(final, f"resnet{deep}", f"resnet{shallow}"),
-        "seconds": round(time.perf_counter() - start, 1),
+        "seconds": round(time.perf_counter() - start, 2),
     }  # fmt: skip
-    return write_outputs(out, "depth", numbers, _figure(numbers))
+    return write_outputs(out, "depth", numbers, figure(numbers))
+
+
+def _last(values: Any) -> float | None:
+    return float(values[-1]) if len(values) else None
 
 
 def _worse(final: dict[str, float | None], deep: str, shallow: str) -> bool | None:
@@ -86,6 +102,16 @@ def _worse(final: dict[str, float | None], deep: str, shallow: str) -> bool | No
     return bool(final[deep] > final[shallow])
 
 
+def headline(numbers: dict[str, Any]) -> list[tuple[str, str]]:
+    """One line per network: its last epoch's training loss and training error."""
+    lines = []
+    for name, loss in numbers["final_loss"].items():
+        error = numbers["final_train_error"][name]
+        text = "no epoch completed" if loss is None else f"training loss {loss:.3f}"
+        lines.append((name, f"{text}, training error {percent(error)}"))
+    return lines
+
+
 def _smooth(values: list[float], window: int) -> np.ndarray:
     v = np.asarray(values, dtype=float)
     if window <= 1 or v.size < window:
@@ -93,11 +119,12 @@ def _smooth(values: list[float], window: int) -> np.ndarray:
     return np.convolve(v, np.ones(window) / window, mode="valid")
 
 
-def _figure(numbers: dict[str, Any]):
-    plt = pyplot()
+def figure(numbers: dict[str, Any]) -> Figure:
+    """Training loss per iteration (smoothed), training error and validation error per epoch
+    of the four networks."""
     c = numbers["config"]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
-    ax_loss, ax_err, ax_val = axes
+    fig = new_figure(15, 4.6)
+    ax_loss, ax_err, ax_val = axes = fig.subplots(1, 3)
     iters_per_epoch = -(-c["n_train"] // c["batch_size"])
     window = max(1, iters_per_epoch // 2)
     for kind, color in (("plain", "C3"), ("resnet", "C0")):
@@ -123,7 +150,10 @@ def _figure(numbers: dict[str, Any]):
     for ax in (ax_err, ax_val):  # the two error panels share one scale
         ax.set_ylim(0, top)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(f"Plain vs residual, widths {tuple(c['widths'])}, {c['n_train']} "
-                 f"{c['dataset']} images, SGD lr {c['lr']} momentum 0.9")  # fmt: skip
-    fig.tight_layout()
+    set_title(
+        fig,
+        f"Plain vs residual, widths {tuple(c['widths'])}, {c['n_train']} "
+        f"{c['dataset']} images, SGD lr {c['lr']} momentum 0.9",
+        c,
+    )
     return fig

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import nn
-from ._common import pyplot, write_outputs
+from ._common import new_figure, set_title, write_outputs
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the CLI
+    from matplotlib.figure import Figure
 
 KERNEL = 3
 
@@ -74,7 +77,9 @@ def measure(grad: np.ndarray) -> tuple[int, float]:
     return int(width), float(np.mean(box != 0))
 
 
-def run(data: Any, out: str | Path, *, seed: int = 0, layers: int = 6) -> dict[str, Any]:
+def run(
+    data: Any, out: str | Path, *, seed: int = 0, layers: int = 6, smoke_test: bool = False
+) -> dict[str, Any]:
     """Run the experiment (``data`` and ``seed`` are unused: nothing is random here); write
     ``out/dilation.{json,png}``; return the numbers.
 
@@ -96,19 +101,32 @@ def run(data: Any, out: str | Path, *, seed: int = 0, layers: int = 6) -> dict[s
         grads[name] = grad  # after all the layers, for the figure
         results[name] = res
     numbers = {
-        "config": {"layers": layers, "kernel": KERNEL, "input_size": size, "weights": "ones"},
+        "config": {
+            "layers": layers, "kernel": KERNEL, "input_size": size, "weights": "ones",
+            "smoke_test": smoke_test,
+        },
         "configs": results,
         "all_equal": all(r["analytic"] == r["measured"] for r in results.values()),
         "seconds": round(time.perf_counter() - start, 2),
-    }
-    return write_outputs(out, "dilation", numbers, _figure(numbers, grads))
+    }  # fmt: skip
+    return write_outputs(out, "dilation", numbers, figure(numbers, grads))
 
 
-def _figure(numbers: dict[str, Any], grads: dict[str, np.ndarray]):
-    plt = pyplot()
+def headline(numbers: dict[str, Any]) -> list[tuple[str, str]]:
+    """One line per stack: receptive field after each layer, and the share of it seen."""
+    return [
+        (name, f"receptive field {' '.join(map(str, r['measured']))} "
+               f"(analytic {' '.join(map(str, r['analytic']))}), "
+               f"{100 * r['density'][-1]:.0f}% of the last one seen")
+        for name, r in numbers["configs"].items()
+    ]  # fmt: skip
+
+
+def figure(numbers: dict[str, Any], grads: dict[str, np.ndarray]) -> Figure:
+    """The input gradient of each stack after all its layers, and receptive field vs depth."""
     n = len(grads)
-    fig, axes = plt.subplots(1, n + 1, figsize=(4.2 * (n + 1), 4.8), layout="constrained",
-                             width_ratios=[1] * n + [1.4])  # fmt: skip
+    fig = new_figure(4.2 * (n + 1), 4.8)
+    axes = fig.subplots(1, n + 1, width_ratios=[1] * n + [1.4])
     layers = numbers["config"]["layers"]
     image = None
     for ax, (name, grad) in zip(axes, grads.items(), strict=False):
@@ -124,8 +142,9 @@ def _figure(numbers: dict[str, Any], grads: dict[str, np.ndarray]):
                           interpolation="nearest", extent=(-edge, edge, edge, -edge))  # fmt: skip
         ax.set_title(f"{name}\n{layers} layers: field {rf}x{rf}", fontsize=9)
         ax.set(xlabel="input column - output column", ylabel="input row - output row")
-    fig.colorbar(image, ax=list(axes[:n]), shrink=0.8,
-                 label="log10 of |dL/dx| / max (white: exactly 0)")  # fmt: skip
+    fig.colorbar(
+        image, ax=list(axes[:n]), shrink=0.8, label="log10 of |dL/dx| / max (white: exactly 0)"
+    )
     ax = axes[n]
     ls = np.arange(1, layers + 1)
     for i, (name, r) in enumerate(numbers["configs"].items()):
@@ -140,5 +159,9 @@ def _figure(numbers: dict[str, Any], grads: dict[str, np.ndarray]):
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.suptitle("Receptive field of one output pixel: non-zero region of its input gradient")
+    set_title(
+        fig,
+        "Receptive field of one output pixel: non-zero region of its input gradient",
+        numbers["config"],
+    )
     return fig

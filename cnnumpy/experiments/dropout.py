@@ -22,27 +22,45 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import nn
 from ..data import Dataset
 from ..models import build_model
-from ._common import Split, accuracy, pyplot, splits, train_quietly, write_outputs
+from ._common import (
+    Split,
+    accuracy,
+    new_figure,
+    percent,
+    set_title,
+    splits,
+    train_quietly,
+    write_outputs,
+)
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the CLI
+    from matplotlib.figure import Figure
 
 
 def dropouts(model: nn.Module) -> list[nn.Dropout]:
+    """The model's dropout layers, input side first."""
     return [m for m in model.modules() if isinstance(m, nn.Dropout)]
 
 
 def set_inverted(model: nn.Module, inverted: bool) -> nn.Module:
+    """Switch every dropout layer of ``model`` to the inverted or the classic form."""
     for m in dropouts(model):
         m.inverted = inverted
     return model
 
 
-def build(data: Dataset, hidden: tuple[int, ...], p: float, inverted: bool, seed: int):
+def build(
+    data: Dataset, hidden: tuple[int, ...], p: float, inverted: bool, seed: int
+) -> nn.Sequential:
+    """The ``fc`` net for ``data`` with these hidden widths and dropout ``p`` in the inverted or
+    classic form, its weights drawn from ``seed``."""
     c, h, _ = data.image_shape
     model = build_model(
         "fc", hidden_dims=hidden, in_channels=c, input_size=h, num_classes=len(data.classes),
@@ -51,7 +69,9 @@ def build(data: Dataset, hidden: tuple[int, ...], p: float, inverted: bool, seed
     return set_inverted(model, inverted)
 
 
-def inverted_twin(classic: nn.Sequential, data: Dataset, hidden: tuple[int, ...], p: float):
+def inverted_twin(
+    classic: nn.Sequential, data: Dataset, hidden: tuple[int, ...], p: float
+) -> nn.Sequential:
     """The inverted-dropout net equal to ``classic``: the same state, with the weight of every
     linear layer that reads a dropout's output multiplied by ``1 - p``."""
     twin = build(data, hidden, p, inverted=True, seed=0)
@@ -102,8 +122,14 @@ def run(
     lr: float = 1e-3,
     batch_size: int = 50,
     mc_samples: int = 50,
+    smoke_test: bool = False,
 ) -> dict[str, Any]:
-    """Run the experiment; write ``out/dropout.{json,png}``; return the numbers."""
+    """Run the experiment; write ``out/dropout.{json,png}``; return the numbers.
+
+    ``arms["none"|"inverted"|"classic"]`` hold the per-epoch history and ``train_acc_final``,
+    ``test_acc`` and ``gap`` of the best-validation weights; ``equivalence`` compares the
+    classic net with its inverted twin (see :func:`equivalence`).
+    """
     start = time.perf_counter()
     train, val, test = splits(data, n_train, n_val, n_test, seed)
     arms: dict[str, Any] = {}
@@ -120,43 +146,68 @@ def run(
         hist["gap"] = hist["train_acc_final"] - hist["test_acc"]
         hist["last_epoch_gap"] = hist["train_acc"][-1] - hist["val_acc"][-1]
         arms[name] = hist
-
-    classic = models["classic"]
-    twin = inverted_twin(classic, data, hidden, p)
-    x = test[0]
-    eval_c, eval_t = scores(classic, x, False), scores(twin, x, False)
-    train_c, train_t = scores(classic, x[:500], True, 7), scores(twin, x[:500], True, 7)
-    pred_c = np.argmax(eval_c, axis=1)
-    separate = (
-        np.argmax(scores(models["inverted"], x, False), axis=1) == pred_c
-    )  # independently trained
-    equivalence = {
-        "eval_max_abs_diff": float(np.max(np.abs(eval_c - eval_t))),
-        "eval_predictions_equal": bool(np.array_equal(pred_c, np.argmax(eval_t, axis=1))),
-        "train_mode_max_abs_diff": float(np.max(np.abs(train_c - train_t))),
-        "max_abs_score": float(np.max(np.abs(eval_c))),
-        "separately_trained_agreement": float(np.mean(separate)),
-        "monte_carlo": mc_agreement(classic, test, mc_samples, seed),
-    }
+    twin = inverted_twin(models["classic"], data, hidden, p)
     numbers = {
         "config": {
             "dataset": data.name, "seed": seed, "p": p, "hidden": list(hidden),
             "n_train": len(train[1]), "n_val": len(val[1]), "n_test": len(test[1]),
             "epochs": epochs, "optimizer": "adam", "lr": lr, "batch_size": batch_size,
-            "mc_samples": mc_samples,
+            "mc_samples": mc_samples, "smoke_test": smoke_test,
             "note": "Solver keeps the best-validation weights; test_acc and train_acc_final "
                     "are those weights'; train_acc/val_acc are per epoch",
         },
         "arms": arms,
-        "equivalence": equivalence,
-        "seconds": round(time.perf_counter() - start, 1),
+        "equivalence": equivalence(models["classic"], twin, models["inverted"], test,
+                                   mc_samples, seed),
+        "seconds": round(time.perf_counter() - start, 2),
     }  # fmt: skip
-    return write_outputs(out, "dropout", numbers, _figure(numbers))
+    return write_outputs(out, "dropout", numbers, figure(numbers))
 
 
-def _figure(numbers: dict[str, Any]):
-    plt = pyplot()
-    fig, (ax_acc, ax_gap) = plt.subplots(1, 2, figsize=(12, 4.6), sharey=False)
+def equivalence(
+    classic: nn.Module,
+    twin: nn.Module,
+    inverted: nn.Module,
+    test: Split,
+    mc_samples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Scores of the trained ``classic`` net against its inverted ``twin`` in eval mode (all of
+    ``test``) and in training mode with the same masks (500 images); how often the separately
+    trained ``inverted`` net predicts what ``classic`` does; and :func:`mc_agreement`."""
+    x = test[0]
+    eval_c, eval_t = scores(classic, x, False), scores(twin, x, False)
+    train_c, train_t = scores(classic, x[:500], True, 7), scores(twin, x[:500], True, 7)
+    pred_c = np.argmax(eval_c, axis=1)
+    pred_inverted = np.argmax(scores(inverted, x, False), axis=1)
+    return {
+        "eval_max_abs_diff": float(np.max(np.abs(eval_c - eval_t))),
+        "eval_predictions_equal": bool(np.array_equal(pred_c, np.argmax(eval_t, axis=1))),
+        "train_mode_max_abs_diff": float(np.max(np.abs(train_c - train_t))),
+        "max_abs_score": float(np.max(np.abs(eval_c))),
+        "separately_trained_agreement": float(np.mean(pred_inverted == pred_c)),
+        "monte_carlo": mc_agreement(classic, test, mc_samples, seed),
+    }
+
+
+def headline(numbers: dict[str, Any]) -> list[tuple[str, str]]:
+    """One line per arm (training and test accuracy, gap), one for the equivalence."""
+    lines = []
+    for name, a in numbers["arms"].items():
+        label = "no dropout" if name == "none" else f"{name} dropout"
+        train, test = percent(a["train_acc_final"]), percent(a["test_acc"])
+        lines.append((label, f"train {train}, test {test}, gap {100 * a['gap']:.1f} points"))
+    eq = numbers["equivalence"]
+    same = "yes" if eq["eval_predictions_equal"] else "NO"
+    lines.append(("classic vs inverted twin", f"max |score difference| "
+                  f"{eq['eval_max_abs_diff']:.2g}, same predictions: {same}"))  # fmt: skip
+    return lines
+
+
+def figure(numbers: dict[str, Any]) -> Figure:
+    """Training and validation accuracy per epoch of each arm, and their gap."""
+    fig = new_figure(12, 4.6)
+    ax_acc, ax_gap = fig.subplots(1, 2)
     styles = {"none": "C3", "inverted": "C0", "classic": "C2"}
     for name, hist in numbers["arms"].items():
         epochs = np.arange(1, len(hist["val_acc"]) + 1)
@@ -180,7 +231,10 @@ def _figure(numbers: dict[str, Any]):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right" if ax is ax_acc else "center right")
     ax_gap.set_ylim(bottom=min(-2.0, ax_gap.get_ylim()[0]))
-    fig.suptitle(f"fc {c['hidden']} on {c['n_train']} {c['dataset']} images, dropout p={c['p']}, "
-                 f"Adam lr {c['lr']}")  # fmt: skip
-    fig.tight_layout()
+    set_title(
+        fig,
+        f"fc {c['hidden']} on {c['n_train']} {c['dataset']} images, dropout "
+        f"p={c['p']}, Adam lr {c['lr']}",
+        c,
+    )
     return fig

@@ -11,32 +11,42 @@ Counts from first principles, for a stride-1 "same" convolution with ``k x k`` k
 output pixel). Two configurations:
 
 * GoogLeNet's 5x5 branch of inception (3a): 28x28x192 -> 32 channels, reduced by 16;
-* the seeds' "819,200 vs 204,800" weights: a 5x5 conv 256 -> 128 has 5*5*256*128 = 819,200
-  weights; reducing to 64 channels first, the 5x5 conv 64 -> 128 has 5*5*64*128 = 204,800 and
-  the 1x1 256 -> 64 adds 256*64 = 16,384 (the seeds' figure leaves the 1x1 out). Its
-  multiply-adds are taken on a 28x28 map.
+* the often-quoted "819,200 vs 204,800" weights: a 5x5 conv 256 -> 128 has 5*5*256*128 =
+  819,200 weights; reducing to 64 channels first, the 5x5 conv 64 -> 128 has 5*5*64*128 =
+  204,800 and the 1x1 256 -> 64 adds 256*64 = 16,384 (the quoted figure leaves the 1x1 out).
+  Its multiply-adds are taken on a 28x28 map.
 
-Both are checked against :func:`cnnumpy.summary.summary` on real layers. Accuracy: the same
-small net with a 5x5 conv from 32 to 16 channels (the 256 -> 128 example divided by 8), with
-and without a 1x1 reduction to 8, trained identically.
+Both are checked against real layers (:func:`layer_costs`). Accuracy: the same small net with
+a 5x5 conv from 32 to 16 channels (the 256 -> 128 example divided by 8), with and without a
+1x1 reduction to 8, trained identically.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import nn
 from ..data import Dataset
-from ..summary import summary
-from ._common import accuracy, pyplot, splits, train_quietly, write_outputs
+from ._common import (
+    accuracy,
+    new_figure,
+    percent,
+    set_title,
+    splits,
+    train_quietly,
+    write_outputs,
+)
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the CLI
+    from matplotlib.figure import Figure
 
 CONFIGS = {
     "googlenet_3a_5x5": {"size": 28, "c_in": 192, "reduce": 16, "c_out": 32, "k": 5},
-    "seeds_256_128": {"size": 28, "c_in": 256, "reduce": 64, "c_out": 128, "k": 5},
+    "quoted_256_128": {"size": 28, "c_in": 256, "reduce": 64, "c_out": 128, "k": 5},
 }
 
 
@@ -59,7 +69,9 @@ def costs(size: int, c_in: int, reduce: int, c_out: int, k: int) -> dict[str, in
     }  # fmt: skip
 
 
-def branch(c_in: int, c_out: int, k: int, reduce: int | None, rng=None) -> nn.Sequential:
+def branch(
+    c_in: int, c_out: int, k: int, reduce: int | None, rng: np.random.Generator | None = None
+) -> nn.Sequential:
     """``k x k`` conv (same padding) from ``c_in`` to ``c_out``, each conv followed by ReLU,
     with a 1x1 conv to ``reduce`` channels first when ``reduce`` is set. Convs have no bias
     here, so that the counts are the weights alone; the trained nets add biases."""
@@ -71,13 +83,26 @@ def branch(c_in: int, c_out: int, k: int, reduce: int | None, rng=None) -> nn.Se
     return nn.Sequential(*layers)
 
 
+def layer_costs(model: nn.Sequential, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(parameters, multiply-adds for one image)`` of a flat ``Sequential``, measured on the
+    real layers rather than by formula: the sizes of its parameter arrays, and for each conv or
+    linear layer the number of values it outputs for one image times the weights each output
+    reads (``weight.shape[1:]``: ``c_in/groups * kh * kw``, or ``in_features``)."""
+    x = np.zeros((1, *input_shape), dtype=np.float32)
+    mult_adds = 0
+    for layer in model:
+        x = layer(x)
+        if isinstance(layer, nn.Conv2d | nn.Linear):
+            mult_adds += x.size * int(np.prod(layer.weight.data.shape[1:]))
+    return sum(p.data.size for p in model.parameters()), mult_adds
+
+
 def measured_costs(size: int, c_in: int, reduce: int, c_out: int, k: int) -> dict[str, int]:
-    """The same numbers, summed over the rows of the library's ``summary`` of real layers."""
+    """The counts of :func:`costs`, measured by :func:`layer_costs` on bias-free branches."""
     out = {}
     for name, r in (("direct", None), ("reduced", reduce)):
-        rows = summary(branch(c_in, c_out, k, r, np.random.default_rng(0)), (c_in, size, size))
-        out[f"{name}_weights"] = sum(row.parameters for row in rows)
-        out[f"{name}_mult_adds"] = sum(row.multiply_adds for row in rows)
+        layers = branch(c_in, c_out, k, r, np.random.default_rng(0))
+        out[f"{name}_weights"], out[f"{name}_mult_adds"] = layer_costs(layers, (c_in, size, size))
     return out
 
 
@@ -109,44 +134,64 @@ def run(
     epochs: int = 3,
     lr: float = 1e-3,
     batch_size: int = 64,
-    check_summary: bool = True,
+    smoke_test: bool = False,
 ) -> dict[str, Any]:
-    """Run the experiment; write ``out/inception-1x1.{json,png}``; return the numbers."""
+    """Run the experiment; write ``out/inception-1x1.{json,png}``; return the numbers.
+
+    ``counts[config]`` holds the formula's counts and, under ``"layers"``, those measured on
+    real layers; ``trained["direct"|"reduced"]`` the small nets' histories, ``test_acc``,
+    ``parameters`` and ``mult_adds``.
+    """
     start = time.perf_counter()
-    counts = {name: {"config": cfg, **costs(**cfg)} for name, cfg in CONFIGS.items()}
-    if check_summary:
-        for name, cfg in CONFIGS.items():
-            counts[name]["summary"] = measured_costs(**cfg)
+    counts = {
+        name: {"config": cfg, **costs(**cfg), "layers": measured_costs(**cfg)}
+        for name, cfg in CONFIGS.items()
+    }
     train, val, test = splits(data, n_train, n_val, n_test, seed)
     trained = {}
-    c, h, _ = data.image_shape
     for name, r in (("direct", None), ("reduced", reduce)):
         model = small_net(data, r, np.random.default_rng(seed))
-        rows = summary(model, (c, h, h))
+        parameters, mult_adds = layer_costs(model, data.image_shape)
         hist = train_quietly(model, train, val, epochs=epochs, lr=lr, optimizer="adam",
                              batch_size=batch_size, seed=seed)  # fmt: skip
         hist["test_acc"] = accuracy(hist.pop("predict"), test)
         del hist["loss"]
-        hist["parameters"] = sum(row.parameters for row in rows)
-        hist["mult_adds"] = sum(row.multiply_adds for row in rows)
+        hist["parameters"], hist["mult_adds"] = parameters, mult_adds
         trained[name] = hist
     numbers = {
         "config": {
             "dataset": data.name, "seed": seed, "reduce": reduce, "n_train": len(train[1]),
             "n_val": len(val[1]), "n_test": len(test[1]), "epochs": epochs,
-            "optimizer": "adam", "lr": lr, "batch_size": batch_size,
+            "optimizer": "adam", "lr": lr, "batch_size": batch_size, "smoke_test": smoke_test,
             "net": "conv3x3 32, pool, [1x1 reduce], conv5x5 16, pool, linear",
         },
         "counts": counts,
         "trained": trained,
-        "seconds": round(time.perf_counter() - start, 1),
+        "seconds": round(time.perf_counter() - start, 2),
     }  # fmt: skip
-    return write_outputs(out, "inception-1x1", numbers, _figure(numbers))
+    return write_outputs(out, "inception-1x1", numbers, figure(numbers))
 
 
-def _figure(numbers: dict[str, Any]):
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+def headline(numbers: dict[str, Any]) -> list[tuple[str, str]]:
+    """One line per configuration (weights and multiply-adds saved), one per trained net."""
+    lines = []
+    for name, c in numbers["counts"].items():
+        fewer_weights = c["direct_weights"] / c["reduced_weights"]
+        fewer_mult_adds = c["direct_mult_adds"] / c["reduced_mult_adds"]
+        lines.append((name, f"weights {c['direct_weights']:,} -> {c['reduced_weights']:,} "
+                            f"({fewer_weights:.1f}x fewer), multiply-adds "
+                            f"{fewer_mult_adds:.1f}x fewer"))  # fmt: skip
+    for name, t in numbers["trained"].items():
+        lines.append((f"small net, {name}", f"{t['parameters']:,} parameters, test accuracy "
+                                             f"{percent(t['test_acc'])}"))  # fmt: skip
+    return lines
+
+
+def figure(numbers: dict[str, Any]) -> Figure:
+    """Weights and multiply-adds of both configurations with and without the reduction, and the
+    small nets' validation accuracy."""
+    fig = new_figure(15, 4.6)
+    axes = fig.subplots(1, 3)
     names = list(numbers["counts"])
     x = np.arange(len(names))
     for ax, what, label in ((axes[0], "weights", "weights"),
@@ -180,5 +225,5 @@ def _figure(numbers: dict[str, Any]):
     axes[2].legend(fontsize=8, loc="lower right")
     for ax in axes:
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+    set_title(fig, "5x5 convolution with and without a 1x1 reduction", c)
     return fig

@@ -19,8 +19,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import backend
 from ._checks import check_array, check_same_dtype, check_shape, conv_output_size, pair
-from ._scratch import scratch
+
+_SCRATCH = backend.Workspace("im2col")
 
 
 class ConvGeometry(NamedTuple):
@@ -267,4 +269,4 @@ def _rows(xp_shape: tuple[int, ...], g: ConvGeometry, dtype: np.dtype) -> np.nda
     ``rows[c, kw, n, y, j] = xp[c, n, y, j*sw + kw*dw]`` for every padded row ``y``. Tap
     ``(kh, kw)`` then reads rows ``kh*dh .. kh*dh + H' - 1`` of it, one contiguous block."""
     c, n, hp = xp_shape[:3]
-    return scratch("im2col.rows", (c, g.kernel[1], n, hp, g.out_size[1]), dtype)
+    return _SCRATCH.buffer("rows", (c, g.kernel[1], n, hp, g.out_size[1]), dtype)

@@ -20,21 +20,18 @@ applied by multiplying with a boolean array: NumPy's ``where=`` is several times
 random masks.
 
 (Separable maxima, first along the window's rows and then down them, do fewer comparisons for
-large kernels, but measured on 2x2/2 and 3x3/2 pooling they were no faster at the sizes of
-issue 8 and up to twice as slow on LeNet-sized inputs: more, shorter NumPy calls.)
+large kernels, but measured on 2x2/2 and 3x3/2 pooling they were no faster at the benchmark
+sizes and up to twice as slow on LeNet-sized inputs: more, shorter NumPy calls.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._parallel import chunk_slices, map_chunks
-
-if TYPE_CHECKING:  # a runtime import would be circular: pool.py imports this module
-    from .pool import PoolGeometry
+from ._pool_windows import PoolGeometry, window_views
 
 # Input bytes per chunk of planes. Measured on (128, 64, 32, 32) float32, on an AMD EPYC (512 KiB
 # L2 per core) and a Xeon (2 MiB): 512 KiB to 2 MiB chunks run equally fast; smaller ones pay
@@ -45,18 +42,6 @@ CHUNK_BYTES = 2**20
 def index_dtype(positions: int) -> np.dtype:
     """The smallest unsigned integer type that holds kernel positions ``0 .. positions - 1``."""
     return np.min_scalar_type(positions - 1)
-
-
-def window_views(buf: np.ndarray, g: PoolGeometry) -> list[np.ndarray]:
-    """For each kernel position ``(p, q)`` in row-major order, the ``(..., OH, OW)`` view
-    ``view[..., i, j] = buf[..., i*SH + p, j*SW + q]`` of a padded buffer ``buf: (..., Hb, Wb)``
-    (planes here, ``(N, C)`` batches in ``pool.py``)."""
-    (kh, kw), (sh, sw), (oh, ow) = g.kernel, g.stride, g.out_hw
-    return [
-        buf[..., p : p + (oh - 1) * sh + 1 : sh, q : q + (ow - 1) * sw + 1 : sw]
-        for p in range(kh)
-        for q in range(kw)
-    ]
 
 
 def max_pool_forward_planes(

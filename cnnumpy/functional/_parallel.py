@@ -1,67 +1,28 @@
-"""Run a kernel's independent chunks on a few threads.
+"""Cut a kernel into independent chunks and share them out between the backend's threads.
 
-NumPy releases the GIL inside its ufunc loops, so two threads working on different chunks of
-a memory-bound kernel (max pooling, batch norm) use two cores, as PyTorch's CPU kernels do. Each
-thread allocates its own scratch buffers and claims chunks one at a time until none is left.
-Results come back per chunk in chunk order, so a caller that adds per-chunk partial sums in that
-order gets bit-identical results whatever the number of threads and whoever did which chunk.
-
-``CNNUMPY_NUM_THREADS`` sets the number of threads (default: the cores this process may run
-on, at most 4, as more only adds memory contention); 1 runs everything on the calling thread.
+Each thread allocates its own scratch buffers and claims chunks one at a time until none is
+left. Results come back per chunk in chunk order, so a caller that adds per-chunk partial sums
+in that order (``in_order_sum``) gets bit-identical results whatever the number of threads and
+whoever did which chunk. The threads themselves, and how many there are, belong to
+``cnnumpy.backend``.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import numpy as np
 
+from .. import backend
+
 T = TypeVar("T")
 
-_THREAD_PREFIX = "cnnumpy-kernel"
-
-
-def _default_threads() -> int:
-    env = os.environ.get("CNNUMPY_NUM_THREADS")
-    if env:
-        return max(1, int(env))
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, 4))
-
-
-THREADS = _default_threads()
+# A few chunks per thread at least: handing work to a thread costs tens of microseconds, and on
+# a busy machine the caller may wait a whole time slice for a thread the operating system put
+# aside, which only a long enough kernel amortises.
 MIN_CHUNKS_PER_THREAD = 4
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-_pool_lock = threading.Lock()
-_blas_controller = None  # a threadpoolctl.ThreadpoolController, made on first use
-
-
-def _forget_pool() -> None:
-    # A forked child inherits the pool object but not its threads: it must start its own.
-    global _pool, _pool_size
-    _pool, _pool_size = None, 0
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
-
-
-def _executor(workers: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
-    with _pool_lock:
-        if _pool is None or _pool_size < workers:
-            _pool = ThreadPoolExecutor(workers, thread_name_prefix=_THREAD_PREFIX)
-            _pool_size = workers
-        return _pool
 
 
 def chunk_slices(count: int, item_bytes: int, chunk_bytes: int) -> list[slice]:
@@ -81,30 +42,11 @@ def in_order_sum(parts: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def threads_for(chunks: Sequence[slice]) -> int:
-    """How many threads ``map_chunks`` would use for ``chunks`` (1: the calling thread only)."""
-    if threading.current_thread().name.startswith(_THREAD_PREFIX):
+    """How many threads ``map_chunks`` would use for ``chunks`` (1: the calling thread only):
+    ``backend.get_num_threads()``, but no more than one per ``MIN_CHUNKS_PER_THREAD`` chunks."""
+    if backend.in_worker_thread():
         return 1
-    return max(1, min(THREADS, len(chunks) // MIN_CHUNKS_PER_THREAD))
-
-
-@contextmanager
-def blas_single_threaded(enabled: bool = True) -> Iterator[None]:
-    """Hold the BLAS library to one thread inside the block (when ``enabled``).
-
-    For kernels whose chunks each call BLAS (convolution): with our threads already on every
-    core, BLAS threads of its own would only oversubscribe them. threadpoolctl finds the BLAS
-    NumPy loaded; the controller is built once, the limit itself costs microseconds.
-    """
-    if not enabled:
-        yield
-        return
-    global _blas_controller
-    if _blas_controller is None:
-        from threadpoolctl import ThreadpoolController
-
-        _blas_controller = ThreadpoolController()
-    with _blas_controller.limit(limits=1, user_api="blas"):
-        yield
+    return max(1, min(backend.get_num_threads(), len(chunks) // MIN_CHUNKS_PER_THREAD))
 
 
 def map_chunks(start: Callable[[], Callable[[slice], T]], chunks: Sequence[slice]) -> list[T]:
@@ -117,9 +59,6 @@ def map_chunks(start: Callable[[], Callable[[slice], T]], chunks: Sequence[slice
     when called from one of the pool's own threads (nested use would wait on itself), it all
     runs on the calling thread.
     """
-    # A few chunks per thread at least: handing work to a thread costs tens of microseconds,
-    # and on a busy machine the caller may wait a whole time slice for a thread the operating
-    # system put aside, which only a long enough kernel amortises.
     workers = threads_for(chunks)
     if workers <= 1:
         work = start()
@@ -137,7 +76,7 @@ def map_chunks(start: Callable[[], Callable[[slice], T]], chunks: Sequence[slice
                 return
             results[i] = work(chunks[i])
 
-    futures = [_executor(workers - 1).submit(worker) for _ in range(workers - 1)]
+    futures = backend.run_on_workers(worker, workers - 1)
     try:
         worker()  # the calling thread works too
     finally:

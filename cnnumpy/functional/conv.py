@@ -7,9 +7,9 @@ How the work is laid out. The batch is cut into chunks whose column matrix is ab
 ``CHUNK_BYTES``, and every step for a chunk runs on that chunk alone: the padding and
 channel-major transposition of its input, im2col, the matrix products, and the transposing
 store of the result into the output. The intermediate arrays are per-thread scratch buffers
-(``_scratch.py``), so they are allocated once and stay in cache, and the chunks are shared out
-between threads (``_parallel.py``) with BLAS held to one thread inside each. Only ``out`` and
-``dx`` are batch-sized arrays.
+(a ``backend.Workspace``), so they are allocated once and stay in cache, and the chunks are
+shared out between threads (``_parallel.py``) with BLAS held to one thread inside each. Only
+``out`` and ``dx`` are batch-sized arrays.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import backend
 from . import _parallel
 from ._checks import check_array, check_same_dtype, check_shape
 from ._im2col import (
@@ -28,8 +29,7 @@ from ._im2col import (
     im2col,
     pad_channel_major,
 )
-from ._parallel import blas_single_threaded, chunk_slices, in_order_sum, map_chunks, threads_for
-from ._scratch import scratch
+from ._parallel import chunk_slices, in_order_sum, map_chunks, threads_for
 
 # Bytes of column matrix per batch chunk. The matrix for a chunk is written by im2col and read
 # straight back by the product, so it should stay in cache (measured on a 2-core machine with
@@ -39,6 +39,8 @@ CHUNK_BYTES = 4 * 2**20
 # Chunks are made smaller than CHUNK_BYTES to give every thread work, but not below this: for a
 # layer as small as LeNet's C5 (1x1 outputs) the per-chunk overhead would outweigh the threads.
 MIN_CHUNK_BYTES = 2**18
+
+_SCRATCH = backend.Workspace("conv2d")
 
 
 class Conv2dCache(NamedTuple):
@@ -95,7 +97,7 @@ def conv2d_forward(
     def start():
         def work(chunk: slice) -> None:
             cols = _columns(x[chunk], g, groups)
-            product = scratch("conv.product", (groups, f // groups, cols.shape[-1]), x.dtype)
+            product = _SCRATCH.buffer("product", (groups, f // groups, cols.shape[-1]), x.dtype)
             np.matmul(w_mat, cols, out=product)
             _store_batch_major(product.reshape(f, -1, *g.out_size), out[chunk], bias)
 
@@ -150,7 +152,7 @@ def conv2d_backward(
     def start():
         def work(chunk: slice) -> tuple[np.ndarray, np.ndarray | None]:
             cols = _columns(x[chunk], g, groups)
-            d = scratch("conv.dout", (f, chunk.stop - chunk.start, *g.out_size), x.dtype)
+            d = _SCRATCH.buffer("dout", (f, chunk.stop - chunk.start, *g.out_size), x.dtype)
             d[...] = dout[chunk].transpose(1, 0, 2, 3)  # channel-major, like the columns
             d_groups = d.reshape(groups, f // groups, -1)
             dweight = d_groups @ cols.transpose(0, 2, 1)
@@ -178,22 +180,25 @@ def _batch_chunks(x: np.ndarray, g: ConvGeometry) -> list[slice]:
     ``MIN_CHUNK_BYTES``; at least one sample each."""
     n, c = x.shape[:2]
     per_sample = c * g.kernel[0] * g.kernel[1] * g.out_size[0] * g.out_size[1] * x.itemsize
-    per_thread = -(-n // (_parallel.THREADS * _parallel.MIN_CHUNKS_PER_THREAD)) * per_sample
+    chunks_wanted = backend.get_num_threads() * _parallel.MIN_CHUNKS_PER_THREAD
+    per_thread = -(-n // chunks_wanted) * per_sample
     return chunk_slices(n, per_sample, min(CHUNK_BYTES, max(per_thread, MIN_CHUNK_BYTES)))
 
 
 def _map_batch_chunks(start, x: np.ndarray, g: ConvGeometry) -> list:
     """``map_chunks(start, _batch_chunks(x, g))``, with BLAS on one thread when ours share."""
     chunks = _batch_chunks(x, g)
-    with blas_single_threaded(threads_for(chunks) > 1):
+    with backend.blas_single_threaded(threads_for(chunks) > 1):
         return map_chunks(start, chunks)
 
 
 def _columns(x: np.ndarray, g: ConvGeometry, groups: int) -> np.ndarray:
     """im2col of one chunk ``x: (m, C, H, W)``, in scratch, as ``(G, Cg*KH*KW, m*H'*W')``."""
     m, c = x.shape[:2]
-    xp = pad_channel_major(x, g.pads, out=scratch("conv.padded", (c, m, *g.padded_size), x.dtype))
-    cols = scratch("conv.columns", (c, *g.kernel, m, *g.out_size), x.dtype)
+    xp = pad_channel_major(
+        x, g.pads, out=_SCRATCH.buffer("padded", (c, m, *g.padded_size), x.dtype)
+    )
+    cols = _SCRATCH.buffer("columns", (c, *g.kernel, m, *g.out_size), x.dtype)
     return im2col(xp, g, out=cols).reshape(groups, -1, m * g.out_size[0] * g.out_size[1])
 
 
@@ -233,13 +238,15 @@ def _dx_by_correlation(
     f, m = d.shape[:2]
     groups, cg = w_rotated.shape[:2]
     pads = _correlation_pads(g)
-    padded = scratch("conv.dout_padded", (f, m, d.shape[2] + pads[0] + pads[1],
-                                          d.shape[3] + pads[2] + pads[3]), d.dtype)  # fmt: skip
+    padded_hw = d.shape[2] + pads[0] + pads[1], d.shape[3] + pads[2] + pads[3]
+    padded = _SCRATCH.buffer("dout_padded", (f, m, *padded_hw), d.dtype)
     # pad_channel_major swaps the first two axes: hand it the batch-major view of d.
     pad_channel_major(d.transpose(1, 0, 2, 3), pads, out=padded)
     full = ConvGeometry(g.kernel, (1, 1), g.dilation, pads, g.out_size, g.in_size)
-    cols = im2col(padded, full, out=scratch("conv.columns", (f, *g.kernel, m, *g.in_size), d.dtype))
-    product = scratch("conv.product", (groups, cg, m * g.in_size[0] * g.in_size[1]), d.dtype)
+    cols = im2col(
+        padded, full, out=_SCRATCH.buffer("columns", (f, *g.kernel, m, *g.in_size), d.dtype)
+    )
+    product = _SCRATCH.buffer("product", (groups, cg, m * g.in_size[0] * g.in_size[1]), d.dtype)
     np.matmul(w_rotated, cols.reshape(groups, -1, product.shape[-1]), out=product)
     _store_batch_major(product.reshape(groups * cg, m, *g.in_size), out)
 
@@ -247,7 +254,7 @@ def _dx_by_correlation(
 def _dx_by_col2im(dcols: np.ndarray, g: ConvGeometry, out: np.ndarray) -> None:
     """``out[...] = dx`` of one chunk from its column gradients ``(G, Cg*KH*KW, m*H'*W')``."""
     m, c, h, w = out.shape
-    xp = scratch("conv.padded", (c, m, *g.padded_size), dcols.dtype)
+    xp = _SCRATCH.buffer("padded", (c, m, *g.padded_size), dcols.dtype)
     xp.fill(0)
     col2im(dcols.reshape(c, *g.kernel, m, *g.out_size), g, out=xp)
     top, _, left, _ = g.pads

@@ -8,16 +8,9 @@ The other kernels loop in Python over the ``KH * KW`` kernel positions only. For
 window at once, the input element that sits at offset ``(p, q)`` inside the window; forward
 reduces those views, backward writes gradients back through the same views.
 
-Padding and ``ceil_mode`` are handled by one padded buffer: the input sits at offset
-``(PH, PW)`` and the buffer is wide enough for every window, including a last window that
-``ceil_mode`` lets run past the right padding. Max pooling fills the margin with ``-inf`` (never
-the maximum, as every window holds at least one real element), average pooling with 0.
-
-Output size along each axis, as in PyTorch (``ceil_mode=False`` uses the floor)::
-
-    OH = ceil((H + 2*PH - KH) / SH) + 1,  minus 1 if (OH - 1) * SH >= H + PH
-
-The correction keeps the last window starting inside the input or its left padding.
+Padding and ``ceil_mode`` are handled by one padded buffer (``_pool_windows.py``, which also
+gives the output size ``OH``, ``OW``). Max pooling fills its margin with ``-inf`` (never the
+maximum, as every window holds at least one real element), average pooling with 0.
 """
 
 from __future__ import annotations
@@ -26,74 +19,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import check_array, check_same_dtype, check_shape, pair
-from ._maxpool import max_pool_backward_planes, max_pool_forward_planes, window_views
-
-
-class PoolGeometry(NamedTuple):
-    """Everything about the windows that forward and backward share."""
-
-    x_shape: tuple[int, int, int, int]
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    out_hw: tuple[int, int]
-
-
-def _output_length(size: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
-    # Floor division rounds toward -inf like PyTorch's div_rtn, also for negative numerators.
-    out = (size + 2 * p - k + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
-
-
-def pool_geometry(
-    x: np.ndarray,
-    kernel_size: int | tuple[int, int],
-    stride: int | tuple[int, int] | None,
-    padding: int | tuple[int, int],
-    ceil_mode: bool,
-) -> PoolGeometry:
-    """Validate ``x: (N, C, H, W)`` and the hyper-parameters; compute the output size."""
-    check_array(x, "x", ndim=4)
-    kernel = pair(kernel_size, "kernel_size")
-    stride_ = kernel if stride is None else pair(stride, "stride")
-    pad = pair(padding, "padding")
-    n, c, h, w = x.shape
-    if h < 1 or w < 1:
-        raise ValueError(f"x must have a non-empty (H, W), got shape {x.shape}")
-    if min(kernel) < 1:
-        raise ValueError(f"kernel_size must be positive, got {kernel}")
-    if min(stride_) < 1:
-        raise ValueError(f"stride must be positive, got {stride_}")
-    if min(pad) < 0 or pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
-        raise ValueError(
-            f"padding must be between 0 and half the kernel size (kernel_size {kernel}), "
-            f"got padding {pad}"
-        )
-    oh = _output_length(h, kernel[0], stride_[0], pad[0], ceil_mode)
-    ow = _output_length(w, kernel[1], stride_[1], pad[1], ceil_mode)
-    if oh < 1 or ow < 1:
-        raise ValueError(
-            f"kernel_size {kernel} is bigger than the padded input "
-            f"({h + 2 * pad[0]}, {w + 2 * pad[1]}) (x shape {x.shape}, padding {pad}): "
-            f"the output would be {oh} x {ow}"
-        )
-    return PoolGeometry((n, c, h, w), kernel, stride_, pad, (oh, ow))
-
-
-def _buffer_shape(g: PoolGeometry) -> tuple[int, int, int, int]:
-    """Shape of the padded buffer: the input at offset padding, plus room for every window."""
-    n, c, h, w = g.x_shape
-    extent_h = (g.out_hw[0] - 1) * g.stride[0] + g.kernel[0]
-    extent_w = (g.out_hw[1] - 1) * g.stride[1] + g.kernel[1]
-    return n, c, max(extent_h, g.padding[0] + h), max(extent_w, g.padding[1] + w)
+from ._checks import check_array, check_same_dtype, check_shape
+from ._maxpool import max_pool_backward_planes, max_pool_forward_planes
+from ._pool_windows import PoolGeometry, buffer_shape, pool_geometry, window_views
 
 
 def _padded(x: np.ndarray, g: PoolGeometry, fill: float) -> np.ndarray:
     """``x`` placed in a buffer filled with ``fill``; ``x`` itself when no margin is needed."""
-    shape = _buffer_shape(g)
+    shape = buffer_shape(g)
     if shape == x.shape and g.padding == (0, 0):
         return x
     (ph, pw), (h, w) = g.padding, g.x_shape[2:]
@@ -114,7 +47,7 @@ def _window_sum(buf: np.ndarray, g: PoolGeometry) -> np.ndarray:
 def _scatter_to_input(grad: np.ndarray, g: PoolGeometry) -> np.ndarray:
     """Return the ``(N, C, H, W)`` input gradient when every element of window ``(i, j)``
     receives ``grad[n, c, i, j]`` (``grad: (N, C, OH, OW)``); overlapping windows add."""
-    shape = _buffer_shape(g)
+    shape = buffer_shape(g)
     (kh, kw), (sh, sw) = g.kernel, g.stride
     overlapping = sh < kh or sw < kw
     # Windows that tile the buffer exactly write every element once: no zeroing needed.
@@ -154,7 +87,7 @@ def max_pool2d_forward(
     """
     g = pool_geometry(x, kernel_size, stride, padding, ceil_mode)
     n, c, h, w = g.x_shape
-    out, argmax = max_pool_forward_planes(x.reshape(n * c, h, w), g, _buffer_shape(g)[2:])
+    out, argmax = max_pool_forward_planes(x.reshape(n * c, h, w), g, buffer_shape(g)[2:])
     return out.reshape(n, c, *g.out_hw), MaxPoolCache(g, argmax)
 
 
@@ -171,9 +104,7 @@ def max_pool2d_backward(dout: np.ndarray, cache: MaxPoolCache) -> np.ndarray:
     n, c, h, w = g.x_shape
     check_shape(dout, (n, c, *g.out_hw), "dout")
     planes = dout.reshape(n * c, *g.out_hw)
-    return max_pool_backward_planes(planes, cache.argmax, g, _buffer_shape(g)[2:]).reshape(
-        g.x_shape
-    )
+    return max_pool_backward_planes(planes, cache.argmax, g, buffer_shape(g)[2:]).reshape(g.x_shape)
 
 
 class AvgPoolCache(NamedTuple):

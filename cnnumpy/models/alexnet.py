@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
-from ._init import INITS, initialize
+from .blocks import INITS, initialize
 
 # Section 3.3: k = 2, n = 5, alpha = 1e-4, beta = 0.75 in
 #   b_c = a_c / (k + alpha * sum_{c' = c - n/2}^{c + n/2} a_c'^2) ** beta.
@@ -66,7 +66,7 @@ def alexnet(
     - The hidden widths default to the paper's 4096, even though the conv part ends with only
       ``256 x 3 x 3 = 2304`` values at 32x32; pass e.g. ``hidden=(1024, 512)`` for a net
       proportioned to CIFAR-10.
-    - Initialisation: ``init="msra"`` (He et al. 2015, see ``_init.initialize``) for the
+    - Initialisation: ``init="msra"`` (He et al. 2015, see ``blocks.initialize``) for the
       convs by default. ``init="paper"`` is section 5's: every weight from N(0, 0.01), biases 1
       in conv2, conv4, conv5 and the hidden linear layers (positive inputs for their ReLUs,
       to speed up early learning) and 0 elsewhere.

@@ -17,11 +17,21 @@ import numpy as np
 
 from .. import init, nn
 from .lenet_bitmaps import digit_prototypes
-from .lenet_c3 import LENET5_C3_TABLE, TableConv2d
 
 # Section II.B: "the background level (white) corresponds to a value of -0.1 and the foreground
 # (black) corresponds to 1.175", which makes the mean input roughly 0 and the variance roughly 1.
 LENET5_BACKGROUND, LENET5_INK = -0.1, 1.175
+
+# Table I of the paper: the S2 maps read by each C3 map (``nn.TableConv2d``'s table). The first
+# six read three contiguous maps, the next six four contiguous maps, the next three four
+# non-contiguous maps, the last all six: 60 connections, 1,516 parameters with the biases
+# instead of a full 6 -> 16 convolution's 2,416, and maps forced to differ from each other.
+LENET5_C3_TABLE: tuple[tuple[int, ...], ...] = (
+    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
+    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
+    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2, 3, 4, 5),
+)  # fmt: skip
 
 
 class LeNet5(nn.Sequential):
@@ -31,7 +41,7 @@ class LeNet5(nn.Sequential):
     ``state_dict`` or ``summary``; the CLI and the gradient check read ``model.criterion``.
     """
 
-    def __init__(self, stages: dict[str, nn.Module], criterion: nn.Module) -> None:
+    def __init__(self, stages: dict[str, nn.Module], criterion: nn.Loss) -> None:
         nn.Module.__init__(self)
         for name, layer in stages.items():
             setattr(self, name, layer)
@@ -139,7 +149,7 @@ def lenet5(
         "c1_squash": nn.ScaledTanh(),
         "s2": nn.Subsampling(6, 2, rng=rng),
         "s2_squash": nn.ScaledTanh(),
-        "c3": TableConv2d(6, LENET5_C3_TABLE, 5, rng=rng),
+        "c3": nn.TableConv2d(6, LENET5_C3_TABLE, 5, rng=rng),
         "c3_squash": nn.ScaledTanh(),
         "s4": nn.Subsampling(16, 2, rng=rng),
         "s4_squash": nn.ScaledTanh(),

@@ -18,6 +18,7 @@ Shortcuts are projections (option B: 1x1 conv with the block's stride, then BN) 
 changes, identities elsewhere. Bottleneck blocks (ResNet-50) are 1x1 reduce, 3x3, 1x1 expand
 (x4); the stride is on the 3x3 conv (as in torchvision; the paper's Caffe model strides the
 first 1x1). Initialisation as in :mod:`cnnumpy.models.resnet` (``init="msra"`` by default).
+The basic and pre-activation blocks are :mod:`cnnumpy.models.blocks`'.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
-from .resnet import (
+from .blocks import (
     basic_block,
     check_args,
     classifier_head,
@@ -34,8 +35,8 @@ from .resnet import (
     initialize,
     make_shortcut,
     named_sequential,
+    preact_block,
 )
-from .wide_resnet import preact_block
 
 EXPANSION = 4
 BASE_WIDTHS = (64, 128, 256, 512)
@@ -89,7 +90,7 @@ def imagenet_resnet(
     ``width`` multiplies the stage widths 64/128/256/512 (``widths`` gives them directly; the
     stem has ``widths[0]`` filters); bottleneck stages output 4 times their width.
     ``plain=True`` drops every shortcut; ``preact=True`` uses pre-activation basic blocks
-    (:func:`cnnumpy.models.wide_resnet.preact_block`, 1x1 projections without BN), a stem conv
+    (:func:`cnnumpy.models.blocks.preact_block`, 1x1 projections without BN), a stem conv
     without BN-ReLU, and BN-ReLU before the pooling.
     """
     check_args(in_channels, num_classes, input_size, 3)

@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import nn
-from ._init import initialize
-from .inception import scale_width
+from .blocks import initialize, scale_width
 
 # Table 1 of the paper: an int is a 3x3 conv (padding 1) with that many filters, "M" a 2x2
 # max pool with stride 2, and a (filters, kernel) pair the 1x1 convs of configuration C.
@@ -59,7 +58,7 @@ def vgg(
       28 -> 14 -> 7 -> 4 -> 2 -> 1, the pool on the 7x7 map taking a last window of one row and
       one column. (With floor rounding 28x28 would end at 0x0.) Any ``input_size >= 17`` works
       with five pools; the classifier reads ``C x s x s`` values for the final size ``s``.
-    - Initialisation: ``init="msra"`` (He et al. 2015, see ``inception.initialize``) for the
+    - Initialisation: ``init="msra"`` (He et al. 2015, see ``blocks.initialize``) for the
       convs. The paper trained A from N(0, 0.01) and started the deeper nets from A's trained
       layers, noting after submission that Glorot & Bengio's random initialisation also works
       (section 3.1); ``init="pytorch"`` keeps PyTorch's default draw.

@@ -2,19 +2,15 @@
 Networks", Fig. 4(e)) and Wide ResNets (Zagoruyko & Komodakis 2016, "Wide Residual Networks",
 Table 1), for CIFAR-sized inputs.
 
-A pre-activation block is ``x + conv2(relu(bn2(conv1(relu(bn1(x))))))``: BN and ReLU come before
-each conv and nothing follows the addition, so the identity path runs clean from block to
-block. The network's last block is followed by BN-ReLU before the pooling. Where the shape
-changes, the shortcut is (default ``"B"``) a 1x1 conv without BN applied to the *pre-activated*
-input ``relu(bn1(x))``, which both paths then share, as in the authors' code and in WRN; option
-``"A"`` zero-pads the raw input instead (:class:`cnnumpy.models.resnet.PadShortcut`).
-
-Block layouts and ``state_dict`` keys::
-
-    identity/A:  Residual(body=[bn1, relu1, conv1, bn2, relu2, (dropout), conv2], shortcut)
-                 -> "stage1.0.body.conv1.weight"
-    projection:  [bn1, relu1, residual=Residual(body=[conv1, bn2, relu2, (dropout), conv2],
-                 shortcut=1x1 conv)]  -> "stage2.0.bn1.weight", "stage2.0.residual.shortcut.weight"
+A pre-activation block (:func:`cnnumpy.models.blocks.preact_block`) is
+``x + conv2(relu(bn2(conv1(relu(bn1(x))))))``: BN and ReLU come before each conv and nothing
+follows the addition, so the identity path runs clean from block to block. The network's last
+block is followed by BN-ReLU before the pooling. Where the shape changes, the shortcut is
+(default ``"B"``) a 1x1 conv without BN applied to the *pre-activated* input, as in the
+authors' code and in WRN; option ``"A"`` zero-pads the raw input instead
+(:class:`cnnumpy.models.blocks.PadShortcut`). ``state_dict`` keys read
+``stage1.0.body.conv1.weight`` (identity or A) and ``stage2.0.bn1.weight``,
+``stage2.0.residual.shortcut.weight`` (projection).
 
 Departure from He et al.'s code: their stem conv is followed by BN-ReLU and their first block
 skips its own pre-activation; here, as in WRN, the stem is a bare conv and every block
@@ -28,41 +24,14 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import nn
-from .resnet import (
+from .blocks import (
     check_args,
     classifier_head,
     conv3x3,
     initialize,
-    make_shortcut,
     named_sequential,
+    preact_block,
 )
-
-
-def preact_block(
-    cin: int,
-    cout: int,
-    stride: int,
-    *,
-    shortcut: str = "B",
-    dropout: float = 0.0,
-    rng: np.random.Generator,
-) -> nn.Module:
-    """Pre-activation basic block (module docstring); ``dropout`` between the convs (WRN).
-
-    Shape: ``(N, cin, H, W) -> (N, cout, H/stride, W/stride)``; ``conv1`` carries the stride.
-    """
-    skip = make_shortcut(cin, cout, stride, shortcut, rng, bn=False)
-    pre = [("bn1", nn.BatchNorm2d(cin)), ("relu1", nn.ReLU())]
-    tail: list[tuple[str, nn.Module]] = [
-        ("conv1", conv3x3(cin, cout, stride, rng)), ("bn2", nn.BatchNorm2d(cout)),
-        ("relu2", nn.ReLU()),
-    ]  # fmt: skip
-    if dropout > 0:
-        tail.append(("dropout", nn.Dropout(dropout, rng=rng)))
-    tail.append(("conv2", conv3x3(cout, cout, 1, rng)))
-    if isinstance(skip, nn.Conv2d):  # the projection reads the shared pre-activation
-        return named_sequential(*pre, ("residual", nn.Residual(named_sequential(*tail), skip)))
-    return nn.Residual(named_sequential(*pre, *tail), skip)
 
 
 def _preact_cifar(

@@ -1,7 +1,8 @@
 """Stateful layers over the kernels in ``cnnumpy.functional``, with PyTorch's names.
 
 Each layer owns its parameters and hyper-parameters; its ``forward`` is one kernel call and
-its ``backward(dout)`` returns ``dx`` and accumulates the parameters' gradients.
+its ``backward(dout)`` returns ``dx`` and accumulates the parameters' gradients (see
+:class:`Module` for the contract every layer keeps).
 """
 
 from .activation import (
@@ -19,32 +20,36 @@ from .activation import (
 from .container import Concat, Residual, Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
+from .hooks import RemovableHandle
 from .linear import Flatten, Linear
-from .loss import CrossEntropyLoss, MAPLoss, MultiMarginLoss, RBFOutput
+from .loss import CrossEntropyLoss, Loss, MAPLoss, MultiMarginLoss
 from .module import Module
 from .norm import BatchNorm1d, BatchNorm2d, LocalResponseNorm
 from .pad import ConstantPad2d
 from .parameter import Parameter
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Subsampling
+from .rbf import RBFOutput
+from .table_conv import TableConv2d
 from .utils import clip_grad_norm_
 
 __all__ = [
-    "ConstantPad2d",
-    "ELU",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
     "Concat",
+    "ConstantPad2d",
     "Conv2d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
+    "ELU",
     "Flatten",
     "LeakyReLU",
     "Linear",
     "LocalResponseNorm",
     "LogSoftmax",
+    "Loss",
     "MAPLoss",
     "MaxPool2d",
     "Module",
@@ -54,12 +59,14 @@ __all__ = [
     "Parameter",
     "RBFOutput",
     "ReLU",
+    "RemovableHandle",
     "Residual",
     "ScaledTanh",
     "Sequential",
     "Sigmoid",
     "Softmax",
     "Subsampling",
+    "TableConv2d",
     "Tanh",
     "clip_grad_norm_",
 ]

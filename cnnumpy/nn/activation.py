@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from .module import Module, default_rng
+from .module import Module, default_rng, format_args
 from .parameter import Parameter
 from .stateless import StatelessLayer
 
@@ -25,6 +25,7 @@ class LeakyReLU(StatelessLayer):
 
     kernel_forward = staticmethod(F.leaky_relu_forward)
     kernel_backward = staticmethod(F.leaky_relu_backward)
+    repr_defaults = {"negative_slope": 0.01}
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
@@ -39,6 +40,7 @@ class ELU(StatelessLayer):
 
     kernel_forward = staticmethod(F.elu_forward)
     kernel_backward = staticmethod(F.elu_backward)
+    repr_defaults = {"alpha": 1.0}
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
@@ -77,6 +79,7 @@ class Softmax(StatelessLayer):
 
     kernel_forward = staticmethod(F.softmax_forward)
     kernel_backward = staticmethod(F.softmax_backward)
+    repr_defaults = {"dim": 1}
 
     def __init__(self, dim: int = 1) -> None:
         super().__init__()
@@ -109,29 +112,33 @@ class NoisyReLU(StatelessLayer):
     def kernel_kwargs(self) -> dict[str, Any]:
         return {"training": self.training, "rng": self.rng}
 
-    def extra_repr(self) -> str:
-        return ""
-
 
 class PReLU(Module):
     """``x if x > 0 else a * x`` with a learnt slope ``a``: one (``num_parameters=1``) or one per
     channel (``num_parameters=C``). ``weight: (num_parameters,)``, initialised to ``init`` (0.25)
     as in PyTorch."""
 
-    def __init__(self, num_parameters: int = 1, init: float = 0.25, *, dtype=np.float32) -> None:
+    def __init__(
+        self, num_parameters: int = 1, init: float = 0.25, *, dtype: type = np.float32
+    ) -> None:
         super().__init__()
-        self.num_parameters = num_parameters
-        self.weight = Parameter(np.full((num_parameters,), init, dtype=dtype))
-        self._cache = None
+        self.num_parameters, self.init = num_parameters, init
+        self.weight = Parameter(np.empty((num_parameters,), dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self, rng: np.random.Generator | None = None) -> None:
+        """Every slope to ``init`` (nothing is drawn, so ``rng`` is unused)."""
+        self.weight.data[...] = self.init
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, self._cache = F.prelu_forward(x, self.weight.data)
+        out, cache = F.prelu_forward(x, self.weight.data)
+        self._save_for_backward(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw = F.prelu_backward(dout, self._cache)
+        dx, dw = F.prelu_backward(dout, self._take_saved("backward"))
         self.weight.grad += dw
         return dx
 
     def extra_repr(self) -> str:
-        return f"num_parameters={self.num_parameters}"
+        return format_args(num_parameters=(self.num_parameters, 1), init=(self.init, 0.25))

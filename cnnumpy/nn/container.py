@@ -1,4 +1,9 @@
-"""Containers for the graphs the classic networks need: a chain, parallel branches, a residual."""
+"""Containers for the graphs the classic networks need: a chain, parallel branches, a residual.
+
+Each container's backward first takes its own saved state with ``descendants=True``: it raises,
+before any child has added a gradient, unless the container and every module below it still
+hold what their forward saved (see :class:`~cnnumpy.nn.module.Module`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ class Sequential(Module):
     """Children applied in order; backward runs their backwards in reverse.
 
     Children are named ``"0"``, ``"1"``, ... so ``state_dict`` keys match ``torch.nn.Sequential``.
+    When a child returns None from its backward (``set_input_grad(False)``), the chain stops
+    there; the children before it keep their saved state until the next forward replaces it.
     """
 
     def __init__(self, *layers: Module) -> None:
@@ -32,6 +39,7 @@ class Sequential(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.children():
             x = layer(x)
+        self._save_for_backward()
         return x
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
@@ -42,6 +50,7 @@ class Sequential(Module):
 
     def _backwards(self, method: str, value: np.ndarray | None) -> np.ndarray | None:
         """Each child's ``method`` in reverse order, each fed the previous one's result."""
+        self._take_saved(method, descendants=True)
         for layer in reversed(list(self.children())):
             if value is None:  # a child skipped its dx: what lies before it has no parameters
                 return None
@@ -77,7 +86,6 @@ class Concat(Module):
             raise ValueError("Concat needs at least one branch")
         for i, branch in enumerate(branches):
             setattr(self, str(i), branch)
-        self._splits: list[int] = []
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         outs = [branch(x) for branch in self.children()]
@@ -85,11 +93,12 @@ class Concat(Module):
         if len(spatial) != 1:
             shapes = ", ".join(str(o.shape) for o in outs)
             raise ValueError(f"Concat branches must agree in all but the channel axis: {shapes}")
-        self._splits = list(np.cumsum([o.shape[1] for o in outs])[:-1])
+        self._save_for_backward(list(np.cumsum([o.shape[1] for o in outs])[:-1]))
         return np.concatenate(outs, axis=1)
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        pieces = np.split(dout, self._splits, axis=1)
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        splits = self._take_saved("backward", descendants=True)
+        pieces = np.split(dout, splits, axis=1)
         dx = None
         for branch, piece in zip(self.children(), pieces, strict=True):
             d = branch.backward(np.ascontiguousarray(piece))
@@ -119,9 +128,11 @@ class Residual(Module):
                 f"Residual body gives {out.shape} but the shortcut gives {skip.shape}; "
                 "use a projection or padding shortcut when the shape changes"
             )
+        self._save_for_backward()
         return out + skip
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        self._take_saved("backward", descendants=True)
         dx = self.body.backward(dout)
         if hasattr(self, "shortcut"):
             return dx + self.shortcut.backward(dout)

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import init
-from .module import Module, default_rng
+from .module import Module, default_rng, format_args
 from .parameter import Parameter
 
 
@@ -19,17 +19,30 @@ def _check_channels(in_channels: int, out_channels: int, groups: int, kernel_siz
 
 
 class _ConvNd(Module):
-    """Shared set-up: hyper-parameters, PyTorch's default initialisation, gradient bookkeeping."""
+    """Shared set-up: parameters, PyTorch's default initialisation, gradient bookkeeping.
 
-    def __init__(self, weight_shape, bias, fan_in_hint, rng, dtype) -> None:
+    ``weight_shape`` is the weight's full shape and ``out_channels`` the length of the bias.
+    """
+
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, int]
+
+    def __init__(self, weight_shape, out_channels: int, bias: bool, rng, dtype) -> None:
         super().__init__()
+        self.weight = Parameter(np.empty(weight_shape, dtype=dtype))
+        self.bias = Parameter(np.empty((out_channels,), dtype=dtype)) if bias else None
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng: np.random.Generator | None = None) -> None:
+        """PyTorch's default: weight, then bias, uniform in ``+-1/sqrt(fan_in)`` with
+        ``fan_in = prod(weight.shape[1:])``, drawn from ``rng`` in that order."""
         rng = default_rng(rng)
-        self.weight = Parameter(init.default_weight(weight_shape, rng, dtype=dtype))
-        fan_in = int(np.prod(weight_shape[1:]))
-        self.bias = (
-            Parameter(init.default_bias((fan_in_hint,), fan_in, rng, dtype=dtype)) if bias else None
-        )
-        self._cache = None
+        shape, dtype = self.weight.shape, self.weight.dtype
+        self.weight.data[...] = init.default_weight(shape, rng, dtype=dtype)
+        if self.bias is not None:
+            fan_in = int(np.prod(shape[1:]))
+            self.bias.data[...] = init.default_bias(self.bias.shape, fan_in, rng, dtype=dtype)
 
     def _params(self) -> tuple[np.ndarray, np.ndarray | None]:
         return self.weight.data, (self.bias.data if self.bias is not None else None)
@@ -40,6 +53,9 @@ class _ConvNd(Module):
         if self.bias is not None:
             self.bias.grad += db
         return dx
+
+    def _repr_head(self) -> list[str]:
+        return [str(self.in_channels), str(self.out_channels), f"kernel_size={self.kernel_size}"]
 
 
 class Conv2d(_ConvNd):
@@ -68,39 +84,39 @@ class Conv2d(_ConvNd):
     ) -> None:
         kh, kw = _check_channels(in_channels, out_channels, groups, kernel_size)
         shape = (out_channels, in_channels // groups, kh, kw)
-        super().__init__(shape, bias, out_channels, rng, dtype)
+        super().__init__(shape, out_channels, bias, rng, dtype)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
         self.dilation, self.groups = dilation, groups
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         w, b = self._params()
-        out, self._cache = F.conv2d_forward(
+        out, cache = F.conv2d_forward(
             x, w, b, stride=self.stride, padding=self.padding,
             dilation=self.dilation, groups=self.groups,
         )  # fmt: skip
+        self._save_for_backward(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         """``dx`` (None after ``set_input_grad(False)``); accumulates the parameters' grads."""
-        cache = self._take_cache()
+        cache = self._take_saved("backward")
         return self._accumulate(F.conv2d_backward(dout, cache, input_grad=self.input_grad))
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray | None:
         """``h_x`` (None after ``set_input_grad(False)``); accumulates the parameters'
         ``curvature`` (see ``F.conv2d_curvature``)."""
-        cache = self._take_cache()
+        cache = self._take_saved("curvature_backward")
         h_x, h_w, h_b = F.conv2d_curvature(h_out, cache, input_curvature=self.input_grad)
         self._add_curvature(h_w, h_b)
         return h_x
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
-        s += f", stride={self.stride}" if self.stride != 1 else ""
-        s += f", padding={self.padding!r}" if self.padding != 0 else ""
-        s += f", dilation={self.dilation}" if self.dilation != 1 else ""
-        s += f", groups={self.groups}" if self.groups != 1 else ""
-        return s + (", bias=False" if self.bias is None else "")
+        return format_args(
+            *self._repr_head(), stride=(self.stride, 1), padding=(self.padding, 0),
+            dilation=(self.dilation, 1), groups=(self.groups, 1),
+            bias=(self.bias is not None, True),
+        )  # fmt: skip
 
 
 class ConvTranspose2d(_ConvNd):
@@ -130,27 +146,27 @@ class ConvTranspose2d(_ConvNd):
     ) -> None:
         kh, kw = _check_channels(in_channels, out_channels, groups, kernel_size)
         shape = (in_channels, out_channels // groups, kh, kw)
-        super().__init__(shape, bias, out_channels, rng, dtype)
+        super().__init__(shape, out_channels, bias, rng, dtype)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = (kh, kw), stride, padding
         self.output_padding, self.groups, self.dilation = output_padding, groups, dilation
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         w, b = self._params()
-        out, self._cache = F.conv_transpose2d_forward(
+        out, cache = F.conv_transpose2d_forward(
             x, w, b, stride=self.stride, padding=self.padding,
             output_padding=self.output_padding, groups=self.groups, dilation=self.dilation,
         )  # fmt: skip
+        self._save_for_backward(cache)
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self._accumulate(F.conv_transpose2d_backward(dout, self._cache))
+    def backward(self, dout: np.ndarray) -> np.ndarray | None:
+        cache = self._take_saved("backward")
+        return self._accumulate(F.conv_transpose2d_backward(dout, cache))
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
-        s += f", stride={self.stride}" if self.stride != 1 else ""
-        s += f", padding={self.padding}" if self.padding != 0 else ""
-        s += f", output_padding={self.output_padding}" if self.output_padding != 0 else ""
-        s += f", groups={self.groups}" if self.groups != 1 else ""
-        s += f", dilation={self.dilation}" if self.dilation != 1 else ""
-        return s + (", bias=False" if self.bias is None else "")
+        return format_args(
+            *self._repr_head(), stride=(self.stride, 1), padding=(self.padding, 0),
+            dilation=(self.dilation, 1), output_padding=(self.output_padding, 0),
+            groups=(self.groups, 1), bias=(self.bias is not None, True),
+        )  # fmt: skip

@@ -22,6 +22,7 @@ class Dropout(StatelessLayer):
 
     kernel_forward = staticmethod(F.dropout_forward)
     kernel_backward = staticmethod(F.dropout_backward)
+    repr_defaults = {"p": 0.5, "inverted": True}
 
     def __init__(
         self, p: float = 0.5, *, inverted: bool = True, rng: np.random.Generator | None = None
@@ -35,6 +36,3 @@ class Dropout(StatelessLayer):
 
     def kernel_kwargs(self) -> dict[str, Any]:
         return {"p": self.p, "training": self.training, "rng": self.rng, "inverted": self.inverted}
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}" + ("" if self.inverted else ", inverted=False")

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import init
-from .module import Module, default_rng
+from .module import Module, default_rng, format_args
 from .parameter import Parameter
 
 
@@ -30,52 +30,57 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
+        self.bias = Parameter(np.empty((out_features,), dtype=dtype)) if bias else None
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng: np.random.Generator | None = None) -> None:
+        """PyTorch's default: weight, then bias, uniform in ``+-1/sqrt(in_features)``, drawn
+        from ``rng`` in that order."""
         rng = default_rng(rng)
-        self.weight = Parameter(init.default_weight((out_features, in_features), rng, dtype=dtype))
-        self.bias = (
-            Parameter(init.default_bias((out_features,), in_features, rng, dtype=dtype))
-            if bias
-            else None
-        )
-        self._cache = None
+        dtype = self.weight.dtype
+        self.weight.data[...] = init.default_weight(self.weight.shape, rng, dtype=dtype)
+        if self.bias is not None:
+            self.bias.data[...] = init.default_bias(
+                self.bias.shape, self.in_features, rng, dtype=dtype
+            )
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         b = self.bias.data if self.bias is not None else None
-        out, self._cache = F.linear_forward(x, self.weight.data, b)
+        out, cache = F.linear_forward(x, self.weight.data, b)
+        self._save_for_backward(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw, db = F.linear_backward(dout, self._cache)
+        dx, dw, db = F.linear_backward(dout, self._take_saved("backward"))
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
         return dx
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
-        h_x, h_w, h_b = F.linear_curvature(h_out, self._cache)
+        h_x, h_w, h_b = F.linear_curvature(h_out, self._take_saved("curvature_backward"))
         self._add_curvature(h_w, h_b)
         return h_x
 
     def extra_repr(self) -> str:
-        return (
-            f"in_features={self.in_features}, out_features={self.out_features}, "
-            f"bias={self.bias is not None}"
+        return format_args(
+            f"in_features={self.in_features}",
+            f"out_features={self.out_features}",
+            bias=(self.bias is not None, True),
         )
 
 
 class Flatten(Module):
     """``(N, d_1, ..., d_k) -> (N, d_1 * ... * d_k)``; backward restores the shape."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._shape: tuple[int, ...] = ()
-
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._shape = x.shape
+        self._save_for_backward(x.shape)
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout.reshape(self._shape)
+        return dout.reshape(self._take_saved("backward"))
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
-        return h_out.reshape(self._shape)  # a reshape's Jacobian is a permutation matrix
+        # A reshape's Jacobian is a permutation matrix, its own elementwise square.
+        return h_out.reshape(self._take_saved("curvature_backward"))

@@ -1,28 +1,39 @@
 """``Module``: the base of every layer and model, with PyTorch's names.
 
-There is no autograd tape. A module's ``forward(x)`` keeps what its backward needs (the kernel's
-cache) and ``backward(dout)`` returns ``dx`` and *accumulates* into each parameter's ``grad``.
-The large layers (convolutions, batch norm, activations) drop their cache in ``backward``, as
-PyTorch frees saved tensors, so a training step's memory falls as its backward proceeds.
-Containers run their children's backwards in reverse order. So a module must see one
-``forward`` before each ``backward``; calling the same module twice in one forward (weight
-sharing) is not supported.
+There is no autograd tape. A module's ``forward(x)`` keeps what its backward needs with
+``self._save_for_backward(cache)``, and ``backward(dout)`` takes it back with
+``self._take_saved()``, returns ``dx`` and *accumulates* into each parameter's ``grad``.
+Taking the saved state frees it, as PyTorch frees saved tensors, so a training step's memory
+falls as its backward proceeds, and a second backward after one forward (which would add the
+parameters' gradients twice) raises a RuntimeError before anything changes. A container checks
+up front that it and every module below it still hold their saved state (``_take_saved(...,
+descendants=True)``), so a half-run chain cannot double gradients either. Every module's
+forward therefore saves something, even if only the fact that it ran.
 
 ``curvature_backward(h_out)`` is a second kind of backward, for the layers that have a rule
 for it: it back-propagates a diagonal second-derivative estimate (``h_in = (J**2)^T h_out``,
 see :mod:`cnnumpy.functional.curvature`) and accumulates into each parameter's ``curvature``.
-It is called after a forward *instead of* ``backward`` and consumes the cache the same way.
+It is called after a forward *instead of* ``backward`` and consumes the saved state the same way.
+
+``module(*inputs)`` runs ``forward`` and then the hooks of ``register_forward_hook``, as in
+PyTorch. The base signatures take ``*args`` so that losses (``loss(scores, y)``,
+``loss.backward()``) fit the same interface as layers (``layer(x)``, ``layer.backward(dout)``).
 
 Parameters, buffers and children are found by walking the instance's attributes in the order
-they were assigned, which gives ``state_dict`` keys in PyTorch's order and with its dotted names.
+they were assigned, which gives ``state_dict`` keys (:mod:`cnnumpy.nn.state`) in PyTorch's order
+and with its dotted names. Calling the same module twice in one forward (weight sharing) is not
+supported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
+from . import state
+from .hooks import ForwardHook, RemovableHandle
 from .parameter import Parameter
 
 
@@ -35,15 +46,19 @@ class Module:
 
     def __init__(self) -> None:
         self.training = True
+        self._saved: Any = None  # what the last forward left for one backward; None once taken
+        self._forward_hooks: dict[int, ForwardHook] = {}
 
     # -- computation -------------------------------------------------------------------------
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward(self, *args: Any, **kwargs: Any) -> Any:
+        """``dx`` from ``dout`` (both shaped like the forward's input and output); adds each
+        parameter's gradient to its ``grad``."""
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
-    def curvature_backward(self, h_out: np.ndarray) -> np.ndarray | None:
+    def curvature_backward(self, *args: Any, **kwargs: Any) -> Any:
         """Diagonal Gauss-Newton curvature w.r.t. the input, from ``h_out`` w.r.t. the output.
 
         Returns ``h_in = (J**2)^T h_out`` (``J`` the Jacobian of the last forward, squared
@@ -54,14 +69,56 @@ class Module:
             "curvature-based optimiser such as SDLM cannot train a model that contains it"
         )
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        out = self.forward(*args, **kwargs)
+        if self._forward_hooks:
+            for hook in list(self._forward_hooks.values()):
+                result = hook(self, args, out)
+                if result is not None:
+                    out = result
+        return out
+
+    def register_forward_hook(self, hook: ForwardHook) -> RemovableHandle:
+        """Call ``hook(module, inputs, output)`` after every ``forward`` run through
+        ``module(...)``; ``inputs`` is the tuple of positional arguments, and a non-None return
+        value replaces the output. Hooks run in the order they were registered."""
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
+
     def _add_curvature(self, h_weight: np.ndarray, h_bias: np.ndarray | None) -> None:
         """Add a layer's parameter curvatures to ``weight`` and, when it has one, ``bias``."""
         self.weight.add_curvature(h_weight)
         if getattr(self, "bias", None) is not None:
             self.bias.add_curvature(h_bias)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.forward(x)
+    # -- what a forward leaves for its backward ----------------------------------------------
+    def _save_for_backward(self, saved: Any = ()) -> None:
+        """Keep ``saved`` (a kernel's cache; by default nothing but the fact that a forward ran)
+        for the next ``backward`` or ``curvature_backward``. A new forward replaces it."""
+        self._saved = saved
+
+    def _take_saved(self, method: str = "backward", *, descendants: bool = False) -> Any:
+        """What the last forward saved, released so its arrays can be freed.
+
+        Raises RuntimeError, naming the module and ``method``, when there is none: no forward
+        ran, or a backward already took it. With ``descendants=True`` (containers) every module
+        below this one must hold its saved state too, so a container whose backward would stop
+        halfway raises before any gradient changes.
+        """
+        if self._saved is None:
+            raise RuntimeError(_no_forward(self, method))
+        if descendants:
+            _check_descendants_saved(self, method)
+        saved, self._saved = self._saved, None
+        return saved
+
+    def _peek_saved(self, method: str) -> Any:
+        """What the last forward saved, kept for later calls (for losses, which own no
+        parameters, so a repeated backward cannot add anything twice)."""
+        if self._saved is None:
+            raise RuntimeError(_no_forward(self, method))
+        return self._saved
 
     # -- structure ---------------------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:
@@ -73,11 +130,26 @@ class Module:
         for _, child in self.named_children():
             yield child
 
+    def named_modules(
+        self, memo: set[Module] | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """``("", self)`` first (``(prefix, self)``), then every descendant depth first with its
+        dotted name (``"stage2.0.conv1"``), each module once, as ``torch.nn.Module``'s."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if self in memo:
+                return
+            memo.add(self)
+        yield prefix, self
+        for name, child in self.named_children():
+            child_prefix = f"{prefix}.{name}" if prefix else name
+            yield from child.named_modules(memo, child_prefix, remove_duplicate)
+
     def modules(self) -> Iterator[Module]:
         """This module and all its descendants, depth first."""
-        yield self
-        for child in self.children():
-            yield from child.modules()
+        for _, module in self.named_modules():
+            yield module
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         for name, value in vars(self).items():
@@ -114,17 +186,6 @@ class Module:
         for p in self.parameters():
             p.zero_curvature()
 
-    def _take_cache(self):
-        """The cache the last ``forward`` left, cleared so its arrays can be freed: each forward
-        allows one backward."""
-        cache = getattr(self, "_cache", None)
-        if cache is None:
-            raise RuntimeError(
-                f"{type(self).__name__}.backward needs a forward first (one backward each)"
-            )
-        self._cache = None
-        return cache
-
     def set_input_grad(self, enabled: bool) -> Module:
         """Say whether ``backward`` must return the gradient of this module's input.
 
@@ -141,73 +202,23 @@ class Module:
     def to(self, dtype: type | np.dtype) -> Module:
         """Cast every parameter (with its gradient and curvature) and floating buffer to
         ``dtype``, in place."""
-        for m in self.modules():
-            for value in vars(m).values():
-                if isinstance(value, Parameter):
-                    value.data = value.data.astype(dtype)
-                    value.grad = value.grad.astype(dtype)
-                    if value.curvature is not None:
-                        value.curvature = value.curvature.astype(dtype)
-            for name in m._buffer_names:
-                buf = getattr(m, name)
-                if buf is not None and buf.dtype.kind == "f":
-                    setattr(m, name, buf.astype(dtype))
+        state.cast(self, dtype)
         return self
 
-    # -- state -------------------------------------------------------------------------------
-    def _state_slots(self, prefix: str = "") -> Iterator[tuple[str, Module, str]]:
-        """``(key, owner, attribute)`` for every parameter and buffer, in ``state_dict`` order."""
-        for name, value in vars(self).items():
-            if isinstance(value, Parameter):
-                yield prefix + name, self, name
-        for name in self._buffer_names:
-            if getattr(self, name) is not None:
-                yield prefix + name, self, name
-        for name, child in self.named_children():
-            yield from child._state_slots(prefix + name + ".")
-
+    # -- state (see cnnumpy.nn.state) --------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of all parameters and buffers, keyed like PyTorch's (``"0.weight"``, ...)."""
-        return {key: np.array(_array(owner, attr)) for key, owner, attr in self._state_slots()}
+        return state.state_dict(self)
 
-    def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
-        """Copy ``state`` into this module's parameters and buffers, keeping their dtypes.
-
-        Missing keys, unexpected keys (both only with ``strict=True``) and shape mismatches are
-        reported together in one ValueError, and nothing is changed unless everything fits.
-        Parameters are written in place, so an optimiser holding them stays valid.
-        """
-        slots = {key: (owner, attr) for key, owner, attr in self._state_slots()}
-        problems = []
-        if strict:
-            missing = [k for k in slots if k not in state]
-            unexpected = [k for k in state if k not in slots]
-            if missing:
-                problems.append("missing keys: " + ", ".join(missing))
-            if unexpected:
-                problems.append("unexpected keys: " + ", ".join(unexpected))
-        wrong = [
-            f"{k} (checkpoint {np.shape(state[k])}, model {_array(*slots[k]).shape})"
-            for k in slots
-            if k in state and np.shape(state[k]) != _array(*slots[k]).shape
-        ]
-        if wrong:
-            problems.append("shape mismatches: " + "; ".join(wrong))
-        if problems:
-            name = type(self).__name__
-            raise ValueError(f"state dict does not fit {name}: " + " | ".join(problems))
-        for key, (owner, attr) in slots.items():
-            if key not in state:
-                continue
-            value = getattr(owner, attr)
-            if isinstance(value, Parameter):
-                np.copyto(value.data, np.asarray(state[key]), casting="unsafe")
-            else:
-                setattr(owner, attr, np.array(state[key], dtype=value.dtype))
+    def load_state_dict(self, state_dict: dict[str, np.ndarray], strict: bool = True) -> None:
+        """Copy ``state_dict`` into the parameters (in place) and buffers, keeping their dtypes;
+        a ValueError lists every missing, unexpected or misshapen key and changes nothing."""
+        state.load_state_dict(self, state_dict, strict)
 
     # -- printing ----------------------------------------------------------------------------
     def extra_repr(self) -> str:
-        """The constructor arguments worth showing, as PyTorch prints them."""
+        """The constructor arguments worth showing: the required ones, and the others only where
+        they differ from their defaults (see ``format_args``)."""
         return ""
 
     def __repr__(self) -> str:
@@ -222,11 +233,46 @@ class Module:
         return "\n".join(lines)
 
 
-def _array(owner: Module, attr: str) -> np.ndarray:
-    value = getattr(owner, attr)
-    return value.data if isinstance(value, Parameter) else value
+def _check_descendants_saved(module: Module, method: str) -> None:
+    stack = list(module.named_children())
+    while stack:
+        name, sub = stack.pop()
+        if sub._saved is None:
+            who = f"its submodule {name!r} ({type(sub).__name__})"
+            raise RuntimeError(_no_forward(module, method, who))
+        stack.extend((f"{name}.{child_name}", child) for child_name, child in sub.named_children())
+
+
+def _no_forward(module: Module, method: str, who: str = "") -> str:
+    detail = f": {who} holds nothing from a forward" if who else ""
+    return (
+        f"{type(module).__name__}.{method} needs a forward first{detail}. Each forward saves "
+        "what one backward (or curvature_backward) uses and that backward frees it, so run a "
+        "forward before each backward (and every module's forward must call _save_for_backward)"
+    )
 
 
 def default_rng(rng: np.random.Generator | None) -> np.random.Generator:
     """The Generator a layer initialises from: the one given, or a fresh unseeded one."""
     return rng if rng is not None else np.random.default_rng()
+
+
+def format_args(*required: object, **optional: tuple[object, object]) -> str:
+    """An ``extra_repr`` as PyTorch prints one: the ``required`` items as they are, then each
+    ``name=(value, default)`` as ``name=value`` only where ``value`` is not the default.
+
+    A tuple such as ``stride=((1, 1), 1)`` counts as the default ``1``, since the layers accept
+    either form: ``format_args(1, 6, "kernel_size=(5, 5)", stride=((1, 1), 1), bias=(False,
+    True))`` is ``"1, 6, kernel_size=(5, 5), bias=False"``.
+    """
+    parts = [str(v) for v in required]
+    parts += [f"{k}={v!r}" for k, (v, default) in optional.items() if not _same(v, default)]
+    return ", ".join(parts)
+
+
+def _same(value: object, default: object) -> bool:
+    if isinstance(value, tuple) and not isinstance(default, tuple):
+        return len(value) > 0 and all(_same(v, default) for v in value)
+    if isinstance(value, bool) or isinstance(default, bool):
+        return value is default
+    return value == default

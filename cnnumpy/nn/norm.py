@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from .module import Module
+from .module import Module, format_args
 from .parameter import Parameter
 from .stateless import StatelessLayer
 
@@ -38,40 +38,58 @@ class _BatchNorm(Module):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        self.weight = Parameter(np.ones(num_features, dtype)) if affine else None
-        self.bias = Parameter(np.zeros(num_features, dtype)) if affine else None
+        self.weight = Parameter(np.empty(num_features, dtype)) if affine else None
+        self.bias = Parameter(np.empty(num_features, dtype)) if affine else None
+        self.running_mean: np.ndarray | None = None
+        self.running_var: np.ndarray | None = None
+        self.num_batches_tracked: np.ndarray | None = None
         if track_running_stats:
             self.running_mean = np.zeros(num_features, dtype)
             self.running_var = np.ones(num_features, dtype)
             self.num_batches_tracked = np.array(0, dtype=np.int64)
-        else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
-        self._cache = None
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        """``running_mean`` to 0, ``running_var`` to 1, ``num_batches_tracked`` to 0, each in
+        the dtype it has."""
+        if self.running_mean is not None and self.running_var is not None:
+            self.running_mean = np.zeros_like(self.running_mean)
+            self.running_var = np.ones_like(self.running_var)
+            self.num_batches_tracked = np.array(0, dtype=np.int64)
+
+    def reset_parameters(self, rng: np.random.Generator | None = None) -> None:
+        """As PyTorch: the running statistics reset, ``weight`` to 1 and ``bias`` to 0 (nothing
+        is drawn, so ``rng`` is unused)."""
+        self.reset_running_stats()
+        if self.weight is not None and self.bias is not None:
+            self.weight.data[...] = 1
+            self.bias.data[...] = 0
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         w = self.weight.data if self.affine else None
         b = self.bias.data if self.affine else None
-        out, self._cache, mean, var = self.kernel_forward(
+        out, cache, mean, var = self.kernel_forward(
             x, w, b, self.running_mean, self.running_var,
             training=self.training, momentum=self.momentum, eps=self.eps,
         )  # fmt: skip
+        self._save_for_backward(cache)
         if self.training and self.track_running_stats:
             self.running_mean, self.running_var = mean, var
             self.num_batches_tracked = self.num_batches_tracked + 1
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw, db = self.kernel_backward(dout, self._take_cache())
+        dx, dw, db = self.kernel_backward(dout, self._take_saved("backward"))
         if self.affine:
             self.weight.grad += dw
             self.bias.grad += db
         return dx
 
     def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
-        )
+        return format_args(
+            self.num_features, eps=(self.eps, 1e-5), momentum=(self.momentum, 0.1),
+            affine=(self.affine, True), track_running_stats=(self.track_running_stats, True),
+        )  # fmt: skip
 
 
 class BatchNorm1d(_BatchNorm):
@@ -102,3 +120,8 @@ class LocalResponseNorm(StatelessLayer):
 
     def kernel_kwargs(self) -> dict[str, Any]:
         return {"size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}
+
+    def extra_repr(self) -> str:
+        return format_args(
+            self.size, alpha=(self.alpha, 1e-4), beta=(self.beta, 0.75), k=(self.k, 1.0)
+        )

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from .module import Module, default_rng
+from .module import Module, default_rng, format_args
 from .parameter import Parameter
 from .stateless import StatelessLayer
 
@@ -34,6 +34,14 @@ class MaxPool2d(StatelessLayer):
             "padding": self.padding,
             "ceil_mode": self.ceil_mode,
         }
+
+    def extra_repr(self) -> str:
+        # count_include_pad is AvgPool2d's only.
+        defaults = {
+            "stride": self.kernel_size, "padding": 0, "ceil_mode": False, "count_include_pad": True,
+        }  # fmt: skip
+        shown = {k: (v, defaults[k]) for k, v in self.kernel_kwargs().items() if k in defaults}
+        return format_args(f"kernel_size={self.kernel_size!r}", **shown)
 
 
 class AvgPool2d(MaxPool2d):
@@ -66,7 +74,7 @@ class AdaptiveAvgPool2d(StatelessLayer):
         self.output_size = output_size
 
     def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
+        return format_args(output_size=(self.output_size, 1))
 
 
 class Subsampling(Module):
@@ -87,34 +95,44 @@ class Subsampling(Module):
         dtype: type = np.float32,
     ) -> None:
         super().__init__()
-        rng = default_rng(rng)
         self.in_channels, self.kernel_size = in_channels, kernel_size
         self.stride = stride if stride is not None else kernel_size
-        bound = 2.4 / (kernel_size * kernel_size)
-        self.weight = Parameter(rng.uniform(-bound, bound, in_channels).astype(dtype))
-        self.bias = (
-            Parameter(rng.uniform(-bound, bound, in_channels).astype(dtype)) if bias else None
-        )
-        self._cache = None
+        self.weight = Parameter(np.empty(in_channels, dtype=dtype))
+        self.bias = Parameter(np.empty(in_channels, dtype=dtype)) if bias else None
+        self.reset_parameters(rng)
+
+    def reset_parameters(self, rng: np.random.Generator | None = None) -> None:
+        """Weight, then bias, uniform in ``+-2.4 / (kernel_size**2)``, drawn in that order."""
+        rng = default_rng(rng)
+        bound = 2.4 / (self.kernel_size * self.kernel_size)
+        self.weight.data[...] = rng.uniform(-bound, bound, self.in_channels)
+        if self.bias is not None:
+            self.bias.data[...] = rng.uniform(-bound, bound, self.in_channels)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         b = self.bias.data if self.bias is not None else None
-        out, self._cache = F.subsampling_forward(
+        out, cache = F.subsampling_forward(
             x, self.weight.data, b, kernel_size=self.kernel_size, stride=self.stride
         )
+        self._save_for_backward(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw, db = F.subsampling_backward(dout, self._cache)
+        dx, dw, db = F.subsampling_backward(dout, self._take_saved("backward"))
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
         return dx
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
-        h_x, h_w, h_b = F.subsampling_curvature(h_out, self._cache)
+        h_x, h_w, h_b = F.subsampling_curvature(h_out, self._take_saved("curvature_backward"))
         self._add_curvature(h_w, h_b)
         return h_x
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        return format_args(
+            self.in_channels,
+            kernel_size=(self.kernel_size, 2),
+            stride=(self.stride, self.kernel_size),
+            bias=(self.bias is not None, True),
+        )

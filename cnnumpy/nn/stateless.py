@@ -6,36 +6,42 @@ from typing import Any
 
 import numpy as np
 
-from .module import Module
+from .module import Module, format_args
 
 
 class StatelessLayer(Module):
     """Subclasses set ``kernel_forward``/``kernel_backward`` (as staticmethods) and, if they have
     hyper-parameters, override ``kernel_kwargs()``. Those with a curvature rule also set
-    ``kernel_curvature(h_out, cache) -> h_in``."""
+    ``kernel_curvature(h_out, cache) -> h_in``.
+
+    ``repr_defaults`` maps each hyper-parameter to its constructor default, so ``extra_repr``
+    shows only those that differ; a hyper-parameter without a default is always shown.
+    """
 
     kernel_forward: Any
     kernel_backward: Any
     kernel_curvature: Any = None
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._cache = None
+    repr_defaults: dict[str, Any] = {}
 
     def kernel_kwargs(self) -> dict[str, Any]:
         return {}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, self._cache = self.kernel_forward(x, **self.kernel_kwargs())
+        out, cache = self.kernel_forward(x, **self.kernel_kwargs())
+        self._save_for_backward(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self.kernel_backward(dout, self._take_cache())
+        return self.kernel_backward(dout, self._take_saved("backward"))
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
         if self.kernel_curvature is None:
             return super().curvature_backward(h_out)  # raises, naming the layer
-        return self.kernel_curvature(h_out, self._take_cache())
+        return self.kernel_curvature(h_out, self._take_saved("curvature_backward"))
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.kernel_kwargs().items() if k != "rng")
+        defaults = self.repr_defaults
+        shown = {k: v for k, v in self.kernel_kwargs().items() if k not in ("rng", "training")}
+        required = [f"{k}={v!r}" for k, v in shown.items() if k not in defaults]
+        optional = {k: (v, defaults[k]) for k, v in shown.items() if k in defaults}
+        return format_args(*required, **optional)

@@ -1,5 +1,25 @@
-"""Training: the loop, its callbacks, and what is built by name for it."""
+"""Training: the loop (:class:`Trainer`), its callbacks, the registry of random Generators,
+and what is built by name for it (optimisers, schedules, criteria)."""
 
+from .callbacks import (
+    PRIORITY_CHECKPOINT,
+    PRIORITY_EDITOR,
+    PRIORITY_READER,
+    PRIORITY_WRITER,
+    BestModel,
+    Callback,
+    Checkpoint,
+    CurvatureRefresh,
+    EarlyStopping,
+    Evaluate,
+    History,
+    LRSchedule,
+    MetricsLog,
+    Progress,
+    evaluate,
+    predict,
+    read_metrics,
+)
 from .factory import (
     DEFAULT_LR,
     OPTIMIZERS,
@@ -9,13 +29,39 @@ from .factory import (
     make_optimizer,
     make_scheduler,
 )
+from .rngs import AUGMENT_RNG, CURVATURE_RNG, SHUFFLE_RNG, Generators, named_rngs
+from .trainer import NonFiniteLossError, Trainer
 
 __all__ = [
+    "AUGMENT_RNG",
+    "CURVATURE_RNG",
     "DEFAULT_LR",
     "OPTIMIZERS",
+    "PRIORITY_CHECKPOINT",
+    "PRIORITY_EDITOR",
+    "PRIORITY_READER",
+    "PRIORITY_WRITER",
     "SCHEDULES",
+    "SHUFFLE_RNG",
+    "BestModel",
+    "Callback",
+    "Checkpoint",
+    "CurvatureRefresh",
+    "EarlyStopping",
+    "Evaluate",
+    "Generators",
+    "History",
+    "LRSchedule",
+    "MetricsLog",
+    "NonFiniteLossError",
+    "Progress",
+    "Trainer",
     "criterion_for",
     "default_lr",
+    "evaluate",
     "make_optimizer",
     "make_scheduler",
+    "named_rngs",
+    "predict",
+    "read_metrics",
 ]

@@ -13,21 +13,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import nn
+from .. import nn
+from .recording import leaf_modules, record_calls
 
 
 @dataclass(frozen=True)
 class LayerRow:
-    name: str
-    kind: str
-    output_shape: tuple[int, ...]
+    """One call of a leaf layer for one sample."""
+
+    name: str  # dotted name in the model, e.g. "features.0"
+    kind: str  # class name, e.g. "Conv2d"
+    output_shape: tuple[int, ...]  # without the batch axis, e.g. (6, 28, 28)
     parameters: int
     connections: int
     multiply_adds: int
 
 
-def _counts(module: nn.Module, in_shape: tuple[int, ...], out_shape: tuple[int, ...]):
-    """(connections, multiply-adds) of one sample through ``module``."""
+def layer_counts(
+    module: nn.Module, in_shape: tuple[int, ...], out_shape: tuple[int, ...]
+) -> tuple[int, int]:
+    """``(connections, multiply-adds)`` of one sample through ``module``, whose input and
+    output have shapes ``in_shape`` and ``out_shape`` (both with a batch axis of 1).
+
+    Layers without weights (activations, max pooling, reshapes) count as 0: the paper counts
+    only what is learned or averaged.
+    """
     if hasattr(module, "connections"):
         return module.connections(in_shape, out_shape), module.multiply_adds(in_shape, out_shape)
     out_units = int(np.prod(out_shape[1:]))
@@ -48,41 +58,22 @@ def _counts(module: nn.Module, in_shape: tuple[int, ...], out_shape: tuple[int, 
     return 0, 0
 
 
+def _row(name: str, module: nn.Module, inputs: tuple, output: np.ndarray) -> LayerRow:
+    connections, macs = layer_counts(module, inputs[0].shape, output.shape)
+    params = sum(p.data.size for p in module.parameters())
+    return LayerRow(name, type(module).__name__, output.shape[1:], params, connections, macs)
+
+
 def summary(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
-    """Run one zero-filled sample of ``input_shape`` (C, H, W) through ``model`` in eval mode and
-    record every leaf layer in the order it ran."""
-    rows: list[LayerRow] = []
-    leaves = {id(m): name for name, m in _named_modules(model) if not list(m.children())}
-    wrapped = []
-    for name, m in _named_modules(model):
-        if id(m) not in leaves:
-            continue
+    """Run one zero-filled sample of ``input_shape`` ``(C, H, W)`` through ``model`` in eval
+    mode and return one row per call of a leaf layer, in the order the calls ran.
 
-        def recording_forward(x, m=m, name=name, forward=m.forward):
-            out = forward(x)
-            conn, macs = _counts(m, x.shape, out.shape)
-            params = sum(p.data.size for p in m.parameters())
-            rows.append(LayerRow(name, type(m).__name__, out.shape[1:], params, conn, macs))
-            return out
-
-        m.forward = recording_forward
-        wrapped.append(m)
-    was_training = model.training
-    dtype = model.parameters()[0].dtype if model.parameters() else np.float32
-    try:
-        model.eval()
-        model(np.zeros((1, *input_shape), dtype=dtype))
-    finally:
-        for m in wrapped:
-            del m.forward
-        model.train(was_training)
-    return rows
-
-
-def _named_modules(module: nn.Module, prefix: str = ""):
-    yield prefix, module
-    for name, child in module.named_children():
-        yield from _named_modules(child, f"{prefix}.{name}" if prefix else name)
+    The model is left as it was: same training mode, no hooks.
+    """
+    params = model.parameters()
+    dtype = params[0].dtype if params else np.float32
+    x = np.zeros((1, *input_shape), dtype=dtype)
+    return record_calls(model, x, leaf_modules(model), _row)
 
 
 def format_summary(rows: list[LayerRow], input_shape: tuple[int, ...]) -> str:
@@ -99,7 +90,8 @@ def format_summary(rows: list[LayerRow], input_shape: tuple[int, ...]) -> str:
     )  # fmt: skip
     widths = [max(len(str(row[i])) for row in [header, *body, total]) for i in range(6)]
 
-    def line(row):
+    def line(row: tuple) -> str:
+        # Names left-aligned, counts right-aligned so their digits line up.
         cells = [
             str(c).ljust(w) if i < 3 else str(c).rjust(w)
             for i, (c, w) in enumerate(zip(row, widths, strict=True))

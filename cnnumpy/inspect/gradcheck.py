@@ -10,11 +10,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import nn
+
 GRAD_FLOOR = 1e-3  # gradients smaller than this are judged by absolute error (see below)
 
 
 def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-6) -> np.ndarray:
-    """Gradient of the scalar ``f()`` with respect to ``x``, which ``f`` reads.
+    """Gradient of the scalar ``f()`` with respect to ``x``, which ``f`` reads: a float64
+    array of ``x``'s shape (any shape; ``x`` must be contiguous).
 
     ``df/dx_i ~ (f(x + h e_i) - f(x - h e_i)) / (2h)``. ``x`` is perturbed in place, one entry at
     a time, and restored exactly afterwards.
@@ -38,13 +41,16 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-6) -
 def numerical_gradient_array(
     f: Callable[[], np.ndarray], x: np.ndarray, dout: np.ndarray, h: float = 1e-6
 ) -> np.ndarray:
-    """Gradient of ``sum(f() * dout)`` with respect to ``x``: what a backward given dout returns."""
+    """Gradient of ``sum(f() * dout)`` with respect to ``x``: what a backward given dout returns.
+
+    ``dout`` has the shape of ``f()``'s output; the result has ``x``'s shape.
+    """
     return numerical_gradient(lambda: float(np.sum(f() * dout)), x, h)
 
 
 def relative_error(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> float:
     """``max|a - b| / max(max|a|, max|b|, floor)``: the worst error relative to the gradient's
-    scale.
+    scale, for two arrays of the same shape.
 
     Relative to the scale of the whole array rather than entry by entry, so an entry that is
     zero up to rounding does not dominate. ``floor`` turns it into an absolute error for
@@ -60,9 +66,53 @@ def relative_error(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> float:
     return float(np.max(np.abs(a - b)) / scale)
 
 
+def _rewinding_objective(
+    model: nn.Module, loss: nn.Module, x: np.ndarray, y: np.ndarray
+) -> Callable[[], float]:
+    """``f() = loss(model(x), y)`` with every noise layer (a module with an ``rng`` Generator)
+    rewound before each call, so dropout draws the same mask for every perturbed entry."""
+    noisy = [m for m in model.modules() if isinstance(getattr(m, "rng", None), np.random.Generator)]
+    states = [m.rng.bit_generator.state for m in noisy]
+
+    def objective() -> float:
+        for m, state in zip(noisy, states, strict=True):
+            m.rng.bit_generator.state = state
+        return float(loss(model(x), y))
+
+    return objective
+
+
+def _worst_entry_error(
+    objective: Callable[[], float],
+    flat: np.ndarray,
+    idx: np.ndarray,
+    exact: np.ndarray,
+    tol: float,
+) -> float:
+    """Worst error of the analytic ``exact[j]`` against a central difference at ``flat[idx[j]]``,
+    relative to ``max(max|exact|, GRAD_FLOOR)``; see :func:`check_model_gradients` for the
+    steps tried."""
+    scale = max(float(np.max(np.abs(exact))), GRAD_FLOOR)
+    worst = 0.0
+    for i, g in zip(idx, exact, strict=True):
+        old = flat[i]
+        for h in (1e-5, 1e-6, 1e-7, 1e-8):
+            step = h * max(1.0, abs(old))
+            flat[i] = old + step
+            f_plus = objective()
+            flat[i] = old - step
+            f_minus = objective()
+            flat[i] = old
+            err = abs((f_plus - f_minus) / (2 * step) - g) / scale
+            if err <= tol:
+                break
+        worst = max(worst, err)
+    return worst
+
+
 def check_model_gradients(
-    model,
-    loss,
+    model: nn.Module,
+    loss: nn.Module,
     x: np.ndarray,
     y: np.ndarray,
     *,
@@ -72,11 +122,12 @@ def check_model_gradients(
 ) -> dict[str, float]:
     """Worst relative error between analytic and numerical gradients, per parameter of a model.
 
-    ``model`` is a ``cnnumpy.nn.Module`` already in float64 and ``loss`` a loss module. The
-    scalar checked is ``loss(model(x), y)``. Up to ``max_entries`` entries of each parameter
-    (chosen at random with ``seed``) and of ``x`` are perturbed; noise layers (any module with
-    an ``rng`` Generator) have their Generators rewound before every forward, so dropout draws
-    the same mask each time. The input's gradient is reported under the key ``"input"``.
+    ``model`` is a ``cnnumpy.nn.Module`` already in float64, ``x: (N, C, H, W)`` its input,
+    ``y: (N,)`` the labels and ``loss`` a loss module. The scalar checked is
+    ``loss(model(x), y)``. Up to ``max_entries`` entries of each parameter (chosen at random
+    with ``seed``) and of ``x`` are perturbed; noise layers (any module with an ``rng``
+    Generator) have their Generators rewound before every forward, so dropout draws the same
+    mask each time. The input's gradient is reported under the key ``"input"``.
 
     Errors are relative to ``max(max|gradient|, GRAD_FLOOR)``, so a gradient that is exactly
     zero (a bias before batch norm) reads as a small absolute error, not a relative error of 1.
@@ -86,23 +137,7 @@ def check_model_gradients(
     initialisation are so curved (their gradients explode) that a larger step crosses ReLU
     kinks. A wrong backward agrees at none of the steps, so taking the best one is still a test.
     """
-    noisy = [m for m in model.modules() if isinstance(getattr(m, "rng", None), np.random.Generator)]
-    states = [m.rng.bit_generator.state for m in noisy]
-
-    def objective() -> float:
-        for m, state in zip(noisy, states, strict=True):
-            m.rng.bit_generator.state = state
-        return float(loss(model(x), y))
-
-    def central_difference(flat: np.ndarray, i: int, h: float) -> float:
-        old = flat[i]
-        flat[i] = old + h
-        f_plus = objective()
-        flat[i] = old - h
-        f_minus = objective()
-        flat[i] = old
-        return (f_plus - f_minus) / (2 * h)
-
+    objective = _rewinding_objective(model, loss, x, y)
     objective()
     model.zero_grad()
     dx = model.backward(loss.backward())
@@ -114,14 +149,5 @@ def check_model_gradients(
     for name, array, analytic in targets:
         flat = array.reshape(-1)
         idx = pick.choice(flat.size, size=min(max_entries, flat.size), replace=False)
-        exact = analytic.reshape(-1)[idx]
-        scale = max(float(np.max(np.abs(exact))), GRAD_FLOOR)
-        worst = 0.0
-        for i, g in zip(idx, exact, strict=True):
-            for h in (1e-5, 1e-6, 1e-7, 1e-8):
-                err = abs(central_difference(flat, i, h * max(1.0, abs(flat[i]))) - g) / scale
-                if err <= tol:
-                    break
-            worst = max(worst, err)
-        errors[name] = worst
+        errors[name] = _worst_entry_error(objective, flat, idx, analytic.reshape(-1)[idx], tol)
     return errors
