@@ -270,7 +270,8 @@ def _read(path: Path) -> dict[str, Any]:
     groups: dict[str, dict[str, np.ndarray]] = {g: {} for g in _GROUPS}
     for name, value in arrays.items():
         group, _, key = name.partition("/")
-        if group not in groups or not key or (group == "cb" and "/" not in key.strip("/")):
+        owner, _, entry = key.partition("/")  # a callback's name and its entry, under cb/
+        if group not in groups or not key or (group == "cb" and not (owner and entry)):
             raise CheckpointError(f"checkpoint {path} has an unexpected entry {name!r}")
         groups[group][key] = value
     contents = dict(meta)

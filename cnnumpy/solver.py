@@ -37,6 +37,7 @@ from .train.callbacks import (
     Progress,
     predict,
 )
+from .train.rngs import CURVATURE_RNG
 from .train.trainer import NonFiniteLossError, Trainer
 
 __all__ = ["NonFiniteLossError", "Solver"]
@@ -53,6 +54,34 @@ def _check_data(data: tuple[np.ndarray, np.ndarray], name: str) -> tuple[np.ndar
     if x.shape[0] == 0:
         raise ValueError(f"{name} data is empty")
     return x, y
+
+
+def _check_options(
+    batch_size: int, epochs: int, patience: int | None, validated: bool, scheduler: Any
+) -> None:
+    if batch_size < 1 or epochs < 0 or (patience is not None and patience < 1):
+        raise ValueError(
+            f"need batch_size >= 1, epochs >= 0, patience None or >= 1; got {batch_size}, "
+            f"{epochs}, {patience}"
+        )
+    if not validated and (patience is not None or isinstance(scheduler, ReduceLROnPlateau)):
+        raise ValueError(
+            "early stopping (patience) and ReduceLROnPlateau need validation data; got "
+            "val_data=None"
+        )
+
+
+def _editors(scheduler: Any, patience: int | None, optimizer: Any, seed: int) -> list[Callback]:
+    """The schedule, early stopping and SDLM's curvature refresh, those that apply."""
+    editors: list[Callback] = []
+    if scheduler is not None:
+        plateau = isinstance(scheduler, ReduceLROnPlateau)  # it steps on the score
+        editors.append(LRSchedule(scheduler, monitor="val_acc" if plateau else None))
+    if patience is not None:
+        editors.append(EarlyStopping(patience))
+    if isinstance(optimizer, SDLM):
+        editors.append(CurvatureRefresh(seed))
+    return editors
 
 
 class Solver:
@@ -99,34 +128,15 @@ class Solver:
         clip_grad_norm: float | None = None,
         callbacks: Sequence[Callback] = (),
     ) -> None:
-        if batch_size < 1 or epochs < 0 or (patience is not None and patience < 1):
-            raise ValueError(
-                f"need batch_size >= 1, epochs >= 0, patience None or >= 1; got {batch_size}, "
-                f"{epochs}, {patience}"
-            )
         x, y = _check_data(train_data, "train")
-        if val_data is not None:
-            val_data = _check_data(val_data, "val")
-        elif patience is not None or isinstance(scheduler, ReduceLROnPlateau):
-            raise ValueError(
-                "early stopping (patience) and ReduceLROnPlateau need validation data; got "
-                "val_data=None"
-            )
+        val_data = None if val_data is None else _check_data(val_data, "val")
+        _check_options(batch_size, epochs, patience, val_data is not None, scheduler)
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs a checkpoint_dir")
         self.batch_size = batch_size
-        sub = np.random.default_rng([seed, 1]).permutation(y.shape[0])[:train_acc_samples]
-        sub = np.sort(sub)
-        val_loader = None if val_data is None else self._in_order(*val_data)
         self._best = BestModel(monitor=None if val_data is None else "val_acc")
-        standard = [Evaluate(val_loader, self._in_order(x[sub], y[sub])), self._best]
-        if scheduler is not None:
-            plateau = isinstance(scheduler, ReduceLROnPlateau)  # it steps on the score
-            standard.append(LRSchedule(scheduler, monitor="val_acc" if plateau else None))
-        if patience is not None:
-            standard.append(EarlyStopping(patience))
-        if isinstance(optimizer, SDLM):
-            standard.append(CurvatureRefresh(seed))
+        standard = [self._evaluation(x, y, val_data, seed, train_acc_samples), self._best]
+        standard += _editors(scheduler, patience, optimizer, seed)
         standard.append(Progress(bar=None if progress else False, lines=verbose))
         self._checkpoint = None
         if checkpoint_dir is not None:
@@ -144,6 +154,20 @@ class Solver:
         )  # fmt: skip
         if resume:
             self._checkpoint.resume()
+
+    def _evaluation(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        val_data: tuple[np.ndarray, np.ndarray] | None,
+        seed: int,
+        train_acc_samples: int,
+    ) -> Evaluate:
+        """On the validation set, and on a fixed random subset of the training set."""
+        sub = np.random.default_rng([seed, 1]).permutation(y.shape[0])[:train_acc_samples]
+        sub = np.sort(sub)
+        val_loader = None if val_data is None else self._in_order(*val_data)
+        return Evaluate(val_loader, self._in_order(x[sub], y[sub]))
 
     def _in_order(self, x: np.ndarray, y: np.ndarray) -> DataLoader:
         return DataLoader(x, y, self.batch_size, normalized=True)
@@ -164,6 +188,11 @@ class Solver:
     best_epoch = property(lambda self: self._best.best_epoch)
     best_val_acc = property(lambda self: self._best.best_score, doc="None without validation.")
     best_state = property(lambda self: self._best.best_state)
+    rng = property(lambda self: self.trainer.train_loader.rng, doc="The mini-batch order's.")
+    augment_rng = property(lambda self: self.trainer.train_loader.transform_rng)
+    prepare_rng = property(
+        lambda self: self.rngs().get(CURVATURE_RNG), doc="SDLM's curvature sample's, or None."
+    )
 
     def rngs(self) -> dict[str, np.random.Generator]:
         """Every Generator whose state a checkpoint carries, by name."""

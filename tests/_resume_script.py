@@ -8,7 +8,8 @@ Prints ``batch <epoch> <batch>`` after every optimiser step (flushed), so a test
 last checkpoint); ``--hang-in-save`` does so inside the write of ``last.npz`` at the end of that
 epoch, after the temporary file is complete and before it replaces the old one. The test then
 SIGKILLs the process. At the end the final weights, the last epoch's weights (from
-``last.npz``), the optimiser state and the history are written to OUT.npz.
+``last.npz``), the optimiser state, the history and ``metrics.jsonl`` (without the seconds)
+are written to OUT.npz.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cnnumpy import nn, optim
 from cnnumpy.checkpoint import load_checkpoint
 from cnnumpy.data import digits, normalize
 from cnnumpy.solver import Solver
+from cnnumpy.train import read_metrics
 
 
 def build(seed: int = 0) -> tuple[nn.Module, optim.SGD, optim.StepLR]:
@@ -92,6 +94,9 @@ def main(argv: list[str]) -> None:
     arrays |= {f"last/{k}": v for k, v in last["model_state"].items()}
     arrays |= {f"optim/{k}": v for k, v in opt.state_dict().items()}
     arrays["history"] = np.array(json.dumps(solver.history))
+    records = [{k: v for k, v in r.items() if k != "seconds"}
+               for r in read_metrics(args.dir / "metrics.jsonl")]  # fmt: skip
+    arrays["metrics"] = np.array(json.dumps(records))
     np.savez(args.out, **arrays)
     print("DONE", flush=True)
 

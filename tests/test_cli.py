@@ -112,6 +112,12 @@ def test_help_is_complete(tmp_path, command):
     assert len(text.splitlines()) > 5
 
 
+def test_version(tmp_path):
+    from cnnumpy import __version__
+
+    assert cnnumpy("--version", cwd=tmp_path).stdout == f"cnnumpy {__version__}\n"
+
+
 def test_unknown_model_is_a_clear_error(tmp_path):
     proc = cnnumpy("summary", "nosuchnet", cwd=tmp_path, check=False)
     assert proc.returncode == 1

@@ -1,4 +1,4 @@
-"""Smoke versions of the README's MNIST reproductions (issue 7): each command exactly as the
+"""Smoke versions of the README's MNIST reproductions: each command exactly as the
 README gives it, cut to a few hundred training images and one epoch. The full runs take
 minutes to hours and are documented commands, not tests; this checks that each one starts,
 trains (the loss goes down) and writes what the README shows."""

@@ -1,6 +1,6 @@
 """SDLM (LeNet-5's stochastic diagonal Levenberg-Marquardt): the update rule, its state dict,
-the piecewise-constant epsilon schedule, the Solver's per-epoch hook with bit-identical resume,
-and ``cnnumpy train --optimizer sdlm --lr-schedule lenet5`` on real MNIST."""
+the piecewise-constant epsilon schedule, the curvature refresh before each epoch with
+bit-identical resume, and ``cnnumpy train --optimizer sdlm --lr-schedule lenet5`` on real MNIST."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import __version__
 from . import bench, evaluate, experiment, gradcheck, show_data, summary, train, visualize
 
 COMMANDS = [train, evaluate, summary, gradcheck, show_data, visualize, experiment, bench]
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cnnumpy",
         description="Convolutional networks in NumPy: train, evaluate, inspect and check them.",
     )
+    parser.add_argument("--version", action="version", version=f"cnnumpy {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ...optim.sdlm import SDLM
 from ..rngs import CURVATURE_RNG
 from .base import PRIORITY_EDITOR, Callback
+
+if TYPE_CHECKING:
+    from ..trainer import Trainer
 
 
 class CurvatureRefresh(Callback):
@@ -24,7 +29,7 @@ class CurvatureRefresh(Callback):
     def __init__(self, seed: int = 0) -> None:
         self.rng = np.random.default_rng([seed, 3])
 
-    def set_trainer(self, trainer) -> None:
+    def set_trainer(self, trainer: Trainer) -> None:
         if not isinstance(trainer.optimizer, SDLM):
             raise TypeError(
                 f"CurvatureRefresh needs the SDLM optimizer, got {type(trainer.optimizer).__name__}"

@@ -64,7 +64,9 @@ class Evaluate(Callback):
 
     priority = PRIORITY_WRITER
 
-    def __init__(self, val_loader: DataLoader | None, train_loader: DataLoader | None = None):
+    def __init__(
+        self, val_loader: DataLoader | None, train_loader: DataLoader | None = None
+    ) -> None:
         self.val_loader, self.train_loader = val_loader, train_loader
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:

@@ -38,7 +38,7 @@ class Progress(Callback):
 
     priority = PRIORITY_READER
 
-    def __init__(self, bar: bool | None = None, lines: bool = True, file: IO | None = None):
+    def __init__(self, bar: bool | None = None, lines: bool = True, file: IO | None = None) -> None:
         self.show_bar, self.lines, self.file = bar, lines, file
         self.bar: tqdm | None = None
 
