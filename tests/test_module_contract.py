@@ -176,6 +176,24 @@ def test_a_half_run_container_raises_before_any_gradient_changes(name, rng):
     _assert_unchanged(before, _grads(module))
 
 
+def test_an_inner_container_called_directly_checks_its_own_descendants(rng):
+    """Inside a model's backward the inner containers skip the walk the outer one did; called
+    on its own (here after a complete backward of the model) an inner one walks again."""
+    model, x = _build("resnet20", rng)
+    stage, conv = model.stage2, model.stage2[0].residual.body.conv1
+    shapes = {}
+    stage.register_forward_hook(lambda m, inputs, out: shapes.update(stage=out.shape))
+    conv.register_forward_hook(lambda m, inputs, out: shapes.update(conv=out.shape))
+    model.backward(np.ones_like(model(x)))
+    model(x)
+    conv.backward(np.ones(shapes["conv"]))  # run on its own, outside the stage
+    _scramble_grads(model, rng)
+    before = _grads(model)
+    with pytest.raises(RuntimeError, match=r"'0.residual.body.conv1' \(Conv2d\) holds nothing"):
+        stage.backward(np.ones(shapes["stage"]))
+    _assert_unchanged(before, _grads(model))
+
+
 def test_a_chain_that_stops_early_still_needs_a_forward_per_backward(rng):
     """After ``set_input_grad(False)`` a chain stops before its parameterless first layer, whose
     state is then left over; that must neither break the next step nor allow a second backward."""

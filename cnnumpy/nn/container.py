@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import Module
+from .module import DescendantsChecked, Module
 
 
 class Sequential(Module):
@@ -51,10 +51,11 @@ class Sequential(Module):
     def _backwards(self, method: str, value: np.ndarray | None) -> np.ndarray | None:
         """Each child's ``method`` in reverse order, each fed the previous one's result."""
         self._take_saved(method, descendants=True)
-        for layer in reversed(list(self.children())):
-            if value is None:  # a child skipped its dx: what lies before it has no parameters
-                return None
-            value = getattr(layer, method)(value)
+        with DescendantsChecked():
+            for layer in reversed(list(self.children())):
+                if value is None:  # a child skipped its dx: what lies before has no parameters
+                    return None
+                value = getattr(layer, method)(value)
         return value
 
     def set_input_grad(self, enabled: bool) -> Module:
@@ -100,9 +101,10 @@ class Concat(Module):
         splits = self._take_saved("backward", descendants=True)
         pieces = np.split(dout, splits, axis=1)
         dx = None
-        for branch, piece in zip(self.children(), pieces, strict=True):
-            d = branch.backward(np.ascontiguousarray(piece))
-            dx = d if dx is None else dx + d
+        with DescendantsChecked():
+            for branch, piece in zip(self.children(), pieces, strict=True):
+                d = branch.backward(np.ascontiguousarray(piece))
+                dx = d if dx is None else dx + d
         return dx
 
 
@@ -133,7 +135,7 @@ class Residual(Module):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         self._take_saved("backward", descendants=True)
-        dx = self.body.backward(dout)
-        if hasattr(self, "shortcut"):
-            return dx + self.shortcut.backward(dout)
-        return dx + dout
+        with DescendantsChecked():
+            dx = self.body.backward(dout)
+            skip = self.shortcut.backward(dout) if hasattr(self, "shortcut") else dout
+        return dx + skip

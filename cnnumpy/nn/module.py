@@ -7,8 +7,9 @@ Taking the saved state frees it, as PyTorch frees saved tensors, so a training s
 falls as its backward proceeds, and a second backward after one forward (which would add the
 parameters' gradients twice) raises a RuntimeError before anything changes. A container checks
 up front that it and every module below it still hold their saved state (``_take_saved(...,
-descendants=True)``), so a half-run chain cannot double gradients either. Every module's
-forward therefore saves something, even if only the fact that it ran.
+descendants=True)``; only the outermost container walks the tree), so a half-run chain cannot
+double gradients either. Every module's forward therefore saves something, even if only the
+fact that it ran.
 
 ``curvature_backward(h_out)`` is a second kind of backward, for the layers that have a rule
 for it: it back-propagates a diagonal second-derivative estimate (``h_in = (J**2)^T h_out``,
@@ -28,6 +29,7 @@ supported.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -104,11 +106,12 @@ class Module:
         Raises RuntimeError, naming the module and ``method``, when there is none: no forward
         ran, or a backward already took it. With ``descendants=True`` (containers) every module
         below this one must hold its saved state too, so a container whose backward would stop
-        halfway raises before any gradient changes.
+        halfway raises before any gradient changes; inside another container's backward (see
+        ``DescendantsChecked``) that walk is skipped, as the outer container has done it.
         """
         if self._saved is None:
             raise RuntimeError(_no_forward(self, method))
-        if descendants:
+        if descendants and not _DESCENDANTS_CHECKED.get():
             _check_descendants_saved(self, method)
         saved, self._saved = self._saved, None
         return saved
@@ -231,6 +234,24 @@ class Module:
             lines.append(f"  ({name}): {body}")
         lines.append(")")
         return "\n".join(lines)
+
+
+# True while a container's backward runs its children (``DescendantsChecked``): the outermost
+# container has checked every module below it, so the containers inside need not walk again.
+_DESCENDANTS_CHECKED: ContextVar[bool] = ContextVar("descendants_checked", default=False)
+
+
+class DescendantsChecked:
+    """Context for a container's children's backwards, after its ``_take_saved(...,
+    descendants=True)``: containers below skip the walk, so a backward walks the tree once."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _DESCENDANTS_CHECKED.set(True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _DESCENDANTS_CHECKED.reset(self._token)
 
 
 def _check_descendants_saved(module: Module, method: str) -> None:
