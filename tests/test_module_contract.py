@@ -249,3 +249,28 @@ def test_every_exported_module_keeps_the_contract(rng):
     built |= {type(make()).__name__ for make in LOSSES.values()}
     missing = exported - built - EXEMPT
     assert not missing, f"add these modules to the contract tables: {sorted(missing)}"
+
+
+class _Double(nn.Module):
+    """A layer as a user would write it: it keeps its own state, not ``save_for_backward``."""
+
+    def forward(self, x):
+        return 2.0 * x
+
+    def backward(self, dout):
+        return 2.0 * dout
+
+
+def test_a_users_own_layer_works_in_a_container_that_still_refuses_a_second_backward(rng):
+    model = nn.Sequential(nn.Linear(4, 3, rng=rng).to(F64), _Double())
+    x = rng.standard_normal((2, 4))
+    out = model(x)
+    dout = rng.standard_normal(out.shape)
+    dx = model.backward(dout)
+    w = model[0].weight.data
+    np.testing.assert_array_equal(model[0].weight.grad, (2.0 * dout).T @ x)
+    np.testing.assert_array_equal(dx, (2.0 * dout) @ w)
+    grad = model[0].weight.grad.copy()
+    with pytest.raises(RuntimeError, match=MESSAGE):
+        model.backward(dout)
+    np.testing.assert_array_equal(model[0].weight.grad, grad)

@@ -150,11 +150,11 @@ class PadShortcut(nn.Module):
         kept = x[:, :, ::s, ::s]
         out = np.zeros((x.shape[0], self.out_channels, *kept.shape[2:]), dtype=x.dtype)
         out[:, : x.shape[1]] = kept
-        self._save_for_backward(x.shape)
+        self.save_for_backward(x.shape)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        in_shape = self._take_saved("backward")
+        in_shape = self.take_saved("backward")
         s = self.stride
         dx = np.zeros(in_shape, dtype=dout.dtype)
         dx[:, :, ::s, ::s] = dout[:, : in_shape[1]]

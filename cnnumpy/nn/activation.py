@@ -132,11 +132,11 @@ class PReLU(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out, cache = F.prelu_forward(x, self.weight.data)
-        self._save_for_backward(cache)
+        self.save_for_backward(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw = F.prelu_backward(dout, self._take_saved("backward"))
+        dx, dw = F.prelu_backward(dout, self.take_saved("backward"))
         self.weight.grad += dw
         return dx
 

@@ -39,7 +39,7 @@ class Sequential(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.children():
             x = layer(x)
-        self._save_for_backward()
+        self.save_for_backward()
         return x
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
@@ -50,7 +50,7 @@ class Sequential(Module):
 
     def _backwards(self, method: str, value: np.ndarray | None) -> np.ndarray | None:
         """Each child's ``method`` in reverse order, each fed the previous one's result."""
-        self._take_saved(method, descendants=True)
+        self.take_saved(method, descendants=True)
         with DescendantsChecked():
             for layer in reversed(list(self.children())):
                 if value is None:  # a child skipped its dx: what lies before has no parameters
@@ -94,11 +94,11 @@ class Concat(Module):
         if len(spatial) != 1:
             shapes = ", ".join(str(o.shape) for o in outs)
             raise ValueError(f"Concat branches must agree in all but the channel axis: {shapes}")
-        self._save_for_backward(list(np.cumsum([o.shape[1] for o in outs])[:-1]))
+        self.save_for_backward(list(np.cumsum([o.shape[1] for o in outs])[:-1]))
         return np.concatenate(outs, axis=1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        splits = self._take_saved("backward", descendants=True)
+        splits = self.take_saved("backward", descendants=True)
         pieces = np.split(dout, splits, axis=1)
         dx = None
         with DescendantsChecked():
@@ -130,11 +130,11 @@ class Residual(Module):
                 f"Residual body gives {out.shape} but the shortcut gives {skip.shape}; "
                 "use a projection or padding shortcut when the shape changes"
             )
-        self._save_for_backward()
+        self.save_for_backward()
         return out + skip
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        self._take_saved("backward", descendants=True)
+        self.take_saved("backward", descendants=True)
         with DescendantsChecked():
             dx = self.body.backward(dout)
             skip = self.shortcut.backward(dout) if hasattr(self, "shortcut") else dout

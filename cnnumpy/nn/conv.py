@@ -95,18 +95,18 @@ class Conv2d(_ConvNd):
             x, w, b, stride=self.stride, padding=self.padding,
             dilation=self.dilation, groups=self.groups,
         )  # fmt: skip
-        self._save_for_backward(cache)
+        self.save_for_backward(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         """``dx`` (None after ``set_input_grad(False)``); accumulates the parameters' grads."""
-        cache = self._take_saved("backward")
+        cache = self.take_saved("backward")
         return self._accumulate(F.conv2d_backward(dout, cache, input_grad=self.input_grad))
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray | None:
         """``h_x`` (None after ``set_input_grad(False)``); accumulates the parameters'
         ``curvature`` (see ``F.conv2d_curvature``)."""
-        cache = self._take_saved("curvature_backward")
+        cache = self.take_saved("curvature_backward")
         h_x, h_w, h_b = F.conv2d_curvature(h_out, cache, input_curvature=self.input_grad)
         self._add_curvature(h_w, h_b)
         return h_x
@@ -157,11 +157,11 @@ class ConvTranspose2d(_ConvNd):
             x, w, b, stride=self.stride, padding=self.padding,
             output_padding=self.output_padding, groups=self.groups, dilation=self.dilation,
         )  # fmt: skip
-        self._save_for_backward(cache)
+        self.save_for_backward(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
-        cache = self._take_saved("backward")
+        cache = self.take_saved("backward")
         return self._accumulate(F.conv_transpose2d_backward(dout, cache))
 
     def extra_repr(self) -> str:

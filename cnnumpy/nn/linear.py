@@ -48,18 +48,18 @@ class Linear(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         b = self.bias.data if self.bias is not None else None
         out, cache = F.linear_forward(x, self.weight.data, b)
-        self._save_for_backward(cache)
+        self.save_for_backward(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw, db = F.linear_backward(dout, self._take_saved("backward"))
+        dx, dw, db = F.linear_backward(dout, self.take_saved("backward"))
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
         return dx
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
-        h_x, h_w, h_b = F.linear_curvature(h_out, self._take_saved("curvature_backward"))
+        h_x, h_w, h_b = F.linear_curvature(h_out, self.take_saved("curvature_backward"))
         self._add_curvature(h_w, h_b)
         return h_x
 
@@ -75,12 +75,12 @@ class Flatten(Module):
     """``(N, d_1, ..., d_k) -> (N, d_1 * ... * d_k)``; backward restores the shape."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._save_for_backward(x.shape)
+        self.save_for_backward(x.shape)
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout.reshape(self._take_saved("backward"))
+        return dout.reshape(self.take_saved("backward"))
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
         # A reshape's Jacobian is a permutation matrix, its own elementwise square.
-        return h_out.reshape(self._take_saved("curvature_backward"))
+        return h_out.reshape(self.take_saved("curvature_backward"))

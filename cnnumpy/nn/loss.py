@@ -36,18 +36,18 @@ class Loss(Module):
 
     def forward(self, scores: np.ndarray, y: np.ndarray) -> float:
         loss, dscores = self._loss(scores, y)
-        self._save_for_backward(_LossSaved(scores, dscores))
+        self.save_for_backward(_LossSaved(scores, dscores))
         return loss
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         """Gradient of ``dout * loss`` with respect to the scores of the last forward."""
-        dscores = self._peek_saved("backward").dscores
+        dscores = self.peek_saved("backward").dscores
         return dscores if dout == 1.0 else dscores * dout
 
     def curvature_backward(self) -> np.ndarray:
         """Diagonal of the Hessian of the loss w.r.t. the scores of the last forward, ``(N, C)``:
         each sample's divided by N, as the gradient is (the loss is the batch mean)."""
-        return self._curvature(self._peek_saved("curvature_backward").scores)
+        return self._curvature(self.peek_saved("curvature_backward").scores)
 
     def predict(self, scores: np.ndarray) -> np.ndarray:
         """The predicted class of each row of scores: the highest score."""

@@ -1,15 +1,16 @@
 """``Module``: the base of every layer and model, with PyTorch's names.
 
 There is no autograd tape. A module's ``forward(x)`` keeps what its backward needs with
-``self._save_for_backward(cache)``, and ``backward(dout)`` takes it back with
-``self._take_saved()``, returns ``dx`` and *accumulates* into each parameter's ``grad``.
+``self.save_for_backward(cache)``, and ``backward(dout)`` takes it back with
+``self.take_saved()``, returns ``dx`` and *accumulates* into each parameter's ``grad``.
 Taking the saved state frees it, as PyTorch frees saved tensors, so a training step's memory
 falls as its backward proceeds, and a second backward after one forward (which would add the
 parameters' gradients twice) raises a RuntimeError before anything changes. A container checks
-up front that it and every module below it still hold their saved state (``_take_saved(...,
+up front that it and every module below it still hold their saved state (``take_saved(...,
 descendants=True)``; only the outermost container walks the tree), so a half-run chain cannot
 double gradients either. Every module's forward therefore saves something, even if only the
-fact that it ran.
+fact that it ran; ``module(x)`` records that much by itself for a module whose forward does
+not call ``save_for_backward`` (one written outside the library that keeps its own state).
 
 ``curvature_backward(h_out)`` is a second kind of backward, for the layers that have a rule
 for it: it back-propagates a diagonal second-derivative estimate (``h_in = (J**2)^T h_out``,
@@ -73,6 +74,10 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         out = self.forward(*args, **kwargs)
+        if self._saved is None:
+            # A module written outside the library may keep its own state instead of calling
+            # save_for_backward; mark that it ran, so the containers around it can check it.
+            self._saved = ()
         if self._forward_hooks:
             for hook in list(self._forward_hooks.values()):
                 result = hook(self, args, out)
@@ -95,12 +100,12 @@ class Module:
             self.bias.add_curvature(h_bias)
 
     # -- what a forward leaves for its backward ----------------------------------------------
-    def _save_for_backward(self, saved: Any = ()) -> None:
+    def save_for_backward(self, saved: Any = ()) -> None:
         """Keep ``saved`` (a kernel's cache; by default nothing but the fact that a forward ran)
         for the next ``backward`` or ``curvature_backward``. A new forward replaces it."""
         self._saved = saved
 
-    def _take_saved(self, method: str = "backward", *, descendants: bool = False) -> Any:
+    def take_saved(self, method: str = "backward", *, descendants: bool = False) -> Any:
         """What the last forward saved, released so its arrays can be freed.
 
         Raises RuntimeError, naming the module and ``method``, when there is none: no forward
@@ -116,7 +121,7 @@ class Module:
         saved, self._saved = self._saved, None
         return saved
 
-    def _peek_saved(self, method: str) -> Any:
+    def peek_saved(self, method: str) -> Any:
         """What the last forward saved, kept for later calls (for losses, which own no
         parameters, so a repeated backward cannot add anything twice)."""
         if self._saved is None:
@@ -196,7 +201,7 @@ class Module:
         convolution with few input channels computing it is most of the backward (PyTorch
         skips it too, as the input tensor does not require grad). With ``enabled=False`` a
         ``Conv2d`` returns None from ``backward``; a chain passes the setting to the child that
-        reads its input. Other modules still compute it. The ``Solver`` disables it while it
+        reads its input. Other modules still compute it. The ``Trainer`` disables it while it
         trains.
         """
         self.input_grad = enabled
@@ -242,7 +247,7 @@ _DESCENDANTS_CHECKED: ContextVar[bool] = ContextVar("descendants_checked", defau
 
 
 class DescendantsChecked:
-    """Context for a container's children's backwards, after its ``_take_saved(...,
+    """Context for a container's children's backwards, after its ``take_saved(...,
     descendants=True)``: containers below skip the walk, so a backward walks the tree once."""
 
     __slots__ = ("_token",)
@@ -269,7 +274,7 @@ def _no_forward(module: Module, method: str, who: str = "") -> str:
     return (
         f"{type(module).__name__}.{method} needs a forward first{detail}. Each forward saves "
         "what one backward (or curvature_backward) uses and that backward frees it, so run a "
-        "forward before each backward (and every module's forward must call _save_for_backward)"
+        "forward before each backward (and every module's forward must call save_for_backward)"
     )
 
 

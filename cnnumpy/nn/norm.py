@@ -72,14 +72,14 @@ class _BatchNorm(Module):
             x, w, b, self.running_mean, self.running_var,
             training=self.training, momentum=self.momentum, eps=self.eps,
         )  # fmt: skip
-        self._save_for_backward(cache)
+        self.save_for_backward(cache)
         if self.training and self.track_running_stats:
             self.running_mean, self.running_var = mean, var
             self.num_batches_tracked = self.num_batches_tracked + 1
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw, db = self.kernel_backward(dout, self._take_saved("backward"))
+        dx, dw, db = self.kernel_backward(dout, self.take_saved("backward"))
         if self.affine:
             self.weight.grad += dw
             self.bias.grad += db

@@ -114,18 +114,18 @@ class Subsampling(Module):
         out, cache = F.subsampling_forward(
             x, self.weight.data, b, kernel_size=self.kernel_size, stride=self.stride
         )
-        self._save_for_backward(cache)
+        self.save_for_backward(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw, db = F.subsampling_backward(dout, self._take_saved("backward"))
+        dx, dw, db = F.subsampling_backward(dout, self.take_saved("backward"))
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
         return dx
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
-        h_x, h_w, h_b = F.subsampling_curvature(h_out, self._take_saved("curvature_backward"))
+        h_x, h_w, h_b = F.subsampling_curvature(h_out, self.take_saved("curvature_backward"))
         self._add_curvature(h_w, h_b)
         return h_x
 

@@ -50,17 +50,17 @@ class RBFOutput(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out, cache = F.rbf_forward(x, self.weight.data)
-        self._save_for_backward(cache)
+        self.save_for_backward(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw = F.rbf_backward(dout, self._take_saved("backward"))
+        dx, dw = F.rbf_backward(dout, self.take_saved("backward"))
         if self.trainable:
             self.weight.grad += dw
         return dx
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
-        h_x, h_w = F.rbf_curvature(h_out, self._take_saved("curvature_backward"))
+        h_x, h_w = F.rbf_curvature(h_out, self.take_saved("curvature_backward"))
         if self.trainable:
             self.weight.add_curvature(h_w)
         return h_x

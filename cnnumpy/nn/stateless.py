@@ -28,16 +28,16 @@ class StatelessLayer(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out, cache = self.kernel_forward(x, **self.kernel_kwargs())
-        self._save_for_backward(cache)
+        self.save_for_backward(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return self.kernel_backward(dout, self._take_saved("backward"))
+        return self.kernel_backward(dout, self.take_saved("backward"))
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray:
         if self.kernel_curvature is None:
             return super().curvature_backward(h_out)  # raises, naming the layer
-        return self.kernel_curvature(h_out, self._take_saved("curvature_backward"))
+        return self.kernel_curvature(h_out, self.take_saved("curvature_backward"))
 
     def extra_repr(self) -> str:
         defaults = self.repr_defaults

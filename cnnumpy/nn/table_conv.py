@@ -70,12 +70,12 @@ class TableConv2d(Module):
         out, cache = F.table_conv2d_forward(
             x, self.weight.data, b, self.out_index, self.in_index, self.out_channels
         )
-        self._save_for_backward(cache)
+        self.save_for_backward(cache)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray | None:
         """``dx`` (None after ``set_input_grad(False)``); accumulates the parameters' grads."""
-        cache = self._take_saved("backward")
+        cache = self.take_saved("backward")
         dx, dw, db = F.table_conv2d_backward(dout, cache, input_grad=self.input_grad)
         self.weight.grad += dw
         if self.bias is not None:
@@ -83,7 +83,7 @@ class TableConv2d(Module):
         return dx
 
     def curvature_backward(self, h_out: np.ndarray) -> np.ndarray | None:
-        cache = self._take_saved("curvature_backward")
+        cache = self.take_saved("curvature_backward")
         h_x, h_w, h_b = F.table_conv2d_curvature(h_out, cache, input_curvature=self.input_grad)
         self._add_curvature(h_w, h_b)
         return h_x

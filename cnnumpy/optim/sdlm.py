@@ -45,9 +45,9 @@ class SDLM(Optimizer):
     Gauss-Newton second derivative), set by :meth:`estimate_curvature`. Until the first
     estimate ``h = 0``, and the rule is plain SGD with step ``lr / mu``.
 
-    :meth:`prepare_epoch` is the hook a training loop calls before each pass (the ``Solver``
-    does): it re-estimates ``h`` on ``samples`` training patterns drawn from the loop's
-    Generator. The model's layers must all have curvature rules (LeNet-5's have).
+    A training loop re-estimates ``h`` before each pass on ``samples`` training patterns
+    (:class:`~cnnumpy.train.callbacks.CurvatureRefresh` does). The model's layers must all have
+    curvature rules (LeNet-5's have).
     """
 
     _hyper = ("lr", "mu", "samples")
@@ -103,12 +103,3 @@ class SDLM(Optimizer):
         for p, state in zip(self.params, self.state, strict=True):
             h = state["hessian_diag"]
             h[...] = 0 if p.curvature is None else p.curvature
-
-    def prepare_epoch(
-        self, model: Any, loss: Any, x: np.ndarray, y: np.ndarray, rng: np.random.Generator
-    ) -> None:
-        """Re-estimate ``h`` on ``samples`` patterns of ``x: (N, ...)`` (all when N is
-        smaller), drawn without replacement from ``rng``."""
-        n = x.shape[0]
-        pick = np.sort(rng.choice(n, size=min(self.samples, n), replace=False))
-        self.estimate_curvature(model, loss, x[pick], y[pick])
