@@ -1,3 +1,38 @@
-"""cnnumpy: convolutional neural networks in NumPy, every backward pass derived by hand."""
+"""cnnumpy: convolutional neural networks in NumPy, every backward pass derived by hand.
 
-__version__ = "0.1.0"
+``import cnnumpy as cn`` gives the layers of the library, bottom to top:
+
+- ``cn.functional``: the kernels, ``NAME_forward(x, ...) -> (out, cache)`` and
+  ``NAME_backward(dout, cache) -> (dx, dparams...)``, with loop references beside the fast ones;
+- ``cn.nn``: stateful layers and containers with PyTorch's names (``Conv2d``, ``Sequential``);
+- ``cn.init``, ``cn.optim``, ``cn.models``: initialisers, optimisers and schedules, the zoo;
+- ``cn.data``: the data sets, the mini-batch loader and augmentation;
+- ``cn.train``: the ``Trainer`` and its callbacks; ``cn.inspect``: summaries, gradient checks,
+  analysis and figures of a model;
+- ``cn.set_num_threads`` / ``cn.get_num_threads``: the threads of cnnumpy's own kernels.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import backend, data, functional, init, inspect, models, nn, optim, train
+from .backend import get_num_threads, set_num_threads
+
+try:
+    __version__ = version("cnnumpy")  # one place: pyproject.toml
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "__version__",
+    "backend",
+    "data",
+    "functional",
+    "get_num_threads",
+    "init",
+    "inspect",
+    "models",
+    "nn",
+    "optim",
+    "set_num_threads",
+    "train",
+]
