@@ -43,6 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             "--resume."
         ),
     )
+    _add_model_and_data(p.add_argument_group("model and data"))
+    _add_optimisation(p.add_argument_group("optimisation"))
+    _add_run(p.add_argument_group("the run"))
+    p.set_defaults(func=run)
+
+
+def _add_model_and_data(p: argparse._ArgumentGroup) -> None:
     p.add_argument(
         "--model", default="convnet", choices=sorted(MODELS), metavar="MODEL",
         help="model (default convnet; `cnnumpy summary --list` names them all)",
@@ -62,6 +69,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="distort the training mini-batches: none (default), crop, flip, affine, elastic, "
         "or several joined by '+', e.g. crop+flip (flip is refused for digits and mnist)",
     )  # fmt: skip
+    p.add_argument(
+        "--train-size", type=int, default=None, metavar="N",
+        help="train on the first N training images only (quick trials; validation and test "
+        "sets stay whole)",
+    )  # fmt: skip
+    p.add_argument(
+        "--val-size", type=int, default=None, metavar="N",
+        help="hold out the last N training images for validation (default 5000; not for "
+        "digits). 0 trains on all of them, as LeNet-5's paper did, and keeps the last epoch",
+    )  # fmt: skip
+
+
+def _add_optimisation(p: argparse._ArgumentGroup) -> None:
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="default adam")
     p.add_argument(
         "--lr", type=float, default=None,
@@ -84,20 +104,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--clip-grad-norm", type=float, default=None, metavar="MAX",
         help="scale each step's gradients down to a joint 2-norm of at most MAX (default off)",
     )  # fmt: skip
-    p.add_argument(
-        "--train-size", type=int, default=None, metavar="N",
-        help="train on the first N training images only (quick trials; validation and test "
-        "sets stay whole)",
-    )  # fmt: skip
-    p.add_argument(
-        "--val-size", type=int, default=None, metavar="N",
-        help="hold out the last N training images for validation (default 5000; not for "
-        "digits). 0 trains on all of them, as LeNet-5's paper did, and keeps the last epoch",
-    )  # fmt: skip
     p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
     p.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
-    p.add_argument("--patience", type=int, default=None, help="early-stopping patience")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling")
+    p.add_argument(
+        "--patience", type=int, default=None,
+        help="stop when validation accuracy has not improved for this many epochs (default off)",
+    )  # fmt: skip
+
+
+def _add_run(p: argparse._ArgumentGroup) -> None:
+    p.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling (default 0)")
     p.add_argument("--out", type=Path, default=None, help="output dir (default runs/MODEL-DATA)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.npz")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -106,7 +122,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"threads for cnnumpy's own kernels (default: ${backend.ENV_VAR}, else the usable "
         f"cores, at most {backend.MAX_DEFAULT_THREADS}); results do not depend on it",
     )  # fmt: skip
-    p.set_defaults(func=run)
 
 
 def positive_int(text: str) -> int:
