@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from cnnumpy import nn
 from cnnumpy.inspect import numerical_gradient_array, relative_error
 
 GRAD_TOL = 1e-7  # float64 numerical vs analytic, relative to the gradient's scale
@@ -61,3 +62,14 @@ def t(a: np.ndarray | None, grad: bool = True) -> torch.Tensor | None:
 def n(x: torch.Tensor | None) -> np.ndarray | None:
     """A torch tensor (or its .grad) back as a NumPy array."""
     return None if x is None else x.detach().numpy()
+
+
+def tiny_net(seed: int = 0, n: int = 10, dropout: float = 0.0):
+    """A float64 two-layer net on ``n`` random 1x2x2 images of 3 classes."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((n, 1, 2, 2)), np.arange(n) % 3
+    layers = [nn.Flatten(), nn.Linear(4, 5, rng=rng), nn.Tanh()]
+    if dropout:
+        layers.append(nn.Dropout(dropout, rng=np.random.default_rng(seed + 1)))
+    model = nn.Sequential(*layers, nn.Linear(5, 3, rng=rng)).to(np.float64)
+    return model, x, y

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers import tiny_net
 
 from cnnumpy import checkpoint as ck
 from cnnumpy import nn, optim
@@ -31,21 +32,10 @@ from cnnumpy.train import (
 )
 
 
-def tiny(seed: int = 0, n: int = 10, dropout: float = 0.0):
-    """A float64 two-layer net on ``n`` random 1x2x2 images of 3 classes."""
-    rng = np.random.default_rng(seed)
-    x, y = rng.standard_normal((n, 1, 2, 2)), np.arange(n) % 3
-    layers = [nn.Flatten(), nn.Linear(4, 5, rng=rng), nn.Tanh()]
-    if dropout:
-        layers.append(nn.Dropout(dropout, rng=np.random.default_rng(seed + 1)))
-    model = nn.Sequential(*layers, nn.Linear(5, 3, rng=rng)).to(np.float64)
-    return model, x, y
-
-
 def make(callbacks, epochs=3, seed=0, drop_last=False) -> Trainer:
     """A Trainer of :func:`tiny` with SGD (lr 0.1), batches of 4; ``callbacks`` is a list, or a
     function of the optimiser that returns one."""
-    model, x, y = tiny(seed)
+    model, x, y = tiny_net(seed)
     loader = DataLoader(x, y, 4, shuffle=True, seed=1, normalized=True, drop_last=drop_last)
     opt = optim.SGD(model.parameters(), lr=0.1)
     callbacks = callbacks(opt) if callable(callbacks) else callbacks
@@ -153,7 +143,7 @@ def test_reduce_on_plateau_halves_after_a_bad_epoch():
 
 # -- evaluation and the best model --------------------------------------------------------------
 def test_evaluate_measures_loss_and_accuracy_in_eval_mode():
-    model, x, y = tiny(dropout=0.5)
+    model, x, y = tiny_net(dropout=0.5)
     loader = DataLoader(x, y, 3, normalized=True)
     cb = Evaluate(loader, DataLoader(x[:4], y[:4], 3, normalized=True))
     cb.trainer = SimpleNamespace(model=model, loss=nn.CrossEntropyLoss())
@@ -224,7 +214,7 @@ def test_checkpoint_files_are_written_atomically_each_epoch(tmp_path, monkeypatc
 
 def test_metrics_log_has_one_record_per_epoch(tmp_path):
     spy = Spy()
-    model, x, y = tiny()
+    model, x, y = tiny_net()
     subset = DataLoader(x[:5], y[:5], 4, normalized=True)
     trainer = make([Evaluate(None, subset), spy, MetricsLog(tmp_path / "metrics.jsonl")])
     trainer.fit()
@@ -308,7 +298,7 @@ def test_progress_bar_counts_the_whole_runs_images(done, drop_last, per_epoch, c
 
 # -- SDLM's curvature ---------------------------------------------------------------------------
 def test_curvature_refresh_draws_its_sample_before_each_epoch():
-    model, x, y = tiny()
+    model, x, y = tiny_net()
     opt = optim.SDLM(model.parameters(), lr=0.01, samples=4)
     seen = []
     estimate = opt.estimate_curvature

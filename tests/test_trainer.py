@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import tiny_net
 
 from cnnumpy import nn, optim
 from cnnumpy.checkpoint import load_checkpoint
@@ -31,17 +32,6 @@ from cnnumpy.train import (
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 OLD = FIXTURES / "old-main"
-
-
-def tiny(seed: int = 0, n: int = 10, dropout: float = 0.0):
-    """A float64 two-layer net on ``n`` random 1x2x2 images of 3 classes."""
-    rng = np.random.default_rng(seed)
-    x, y = rng.standard_normal((n, 1, 2, 2)), np.arange(n) % 3
-    layers = [nn.Flatten(), nn.Linear(4, 5, rng=rng), nn.Tanh()]
-    if dropout:
-        layers.append(nn.Dropout(dropout, rng=np.random.default_rng(seed + 1)))
-    model = nn.Sequential(*layers, nn.Linear(5, 3, rng=rng)).to(np.float64)
-    return model, x, y
 
 
 def trainer_for(model, x, y, batch_size=4, **kwargs) -> Trainer:
@@ -74,7 +64,7 @@ class Recorder(Callback):
 
 def test_a_callback_sees_the_moments_in_order():
     calls = []
-    trainer_for(*tiny(), callbacks=[Recorder(calls)]).fit()
+    trainer_for(*tiny_net(), callbacks=[Recorder(calls)]).fit()
     epoch = ["batch 1 size 4", "batch 2 size 4", "batch 3 size 2"]
     assert calls == [
         "train_begin",
@@ -93,7 +83,7 @@ def test_callbacks_run_by_priority_then_in_the_given_order():
         Recorder(calls, "read2:", PRIORITY_READER),
         Recorder(calls, "write:", PRIORITY_WRITER),
     ]
-    trainer_for(*tiny(), epochs=1, callbacks=given).fit()
+    trainer_for(*tiny_net(), epochs=1, callbacks=given).fit()
     assert [c.split(":")[0] for c in calls if c.endswith("train_end")] == [
         "write", "edit", "read1", "read2", "save",
     ]  # fmt: skip
@@ -114,11 +104,11 @@ class StopAt(Callback):
 
 def test_a_callback_stops_training_after_a_batch_or_an_epoch():
     calls = []
-    trainer = trainer_for(*tiny(), epochs=5, callbacks=[StopAt(2, batch=2), Recorder(calls)])
+    trainer = trainer_for(*tiny_net(), epochs=5, callbacks=[StopAt(2, batch=2), Recorder(calls)])
     history = trainer.fit()
     assert calls[-3:] == ["batch 2 size 4", "epoch_end 2 ['loss', 'lr']", "train_end"]
     assert trainer.epoch == 2 and len(history["loss"]) == 3 + 2
-    trainer = trainer_for(*tiny(), epochs=5, callbacks=[StopAt(3)])
+    trainer = trainer_for(*tiny_net(), epochs=5, callbacks=[StopAt(3)])
     trainer.fit()
     assert trainer.epoch == 3 and len(trainer.history["loss"]) == 9
     assert trainer.fit() and trainer.epoch == 3, "a stopped run stays stopped"
@@ -126,11 +116,11 @@ def test_a_callback_stops_training_after_a_batch_or_an_epoch():
 
 def test_the_loop_is_the_plain_one_written_out():
     """Two epochs of the Trainer (with clipping) == the loop written by hand."""
-    model, x, y = tiny(dropout=0.3)
+    model, x, y = tiny_net(dropout=0.3)
     trainer = trainer_for(model, x, y, clip_grad_norm=0.05)
     trainer.fit()
 
-    ref, _, _ = tiny(dropout=0.3)
+    ref, _, _ = tiny_net(dropout=0.3)
     opt = optim.SGD(ref.parameters(), lr=0.1, momentum=0.9)
     loss = nn.CrossEntropyLoss()
     order_rng, losses = np.random.default_rng(1), []
@@ -150,7 +140,7 @@ def test_the_loop_is_the_plain_one_written_out():
 
 
 def test_nonfinite_loss_names_the_epoch_and_iteration():
-    model, x, y = tiny()
+    model, x, y = tiny_net()
     x[7] = np.nan  # in the batch where default_rng(1)'s order puts it
     position = int(np.argwhere(np.random.default_rng(1).permutation(10) == 7)[0, 0])
     batch = position // 4 + 1
@@ -159,7 +149,7 @@ def test_nonfinite_loss_names_the_epoch_and_iteration():
 
 
 def test_generators_are_registered_in_one_place():
-    model, x, y = tiny(dropout=0.2)
+    model, x, y = tiny_net(dropout=0.2)
     loader = DataLoader(x, y, 4, shuffle=True, normalized=True, transform=lambda b, r: b)
     opt = optim.SDLM(model.parameters())
     with pytest.raises(TypeError, match="CurvatureRefresh needs the SDLM optimizer"):
@@ -173,12 +163,12 @@ def test_generators_are_registered_in_one_place():
     assert rngs["model.3.rng"] is model[3].rng
     with pytest.raises(ValueError, match="registered as 'solver.shuffle' already"):
         trainer.rngs.register("solver.shuffle", np.random.default_rng())
-    plain = trainer_for(*tiny())
+    plain = trainer_for(*tiny_net())
     assert list(plain.rngs.generators()) == ["solver.shuffle"], "no transform, no dropout"
 
 
 def test_bad_arguments():
-    model, x, y = tiny()
+    model, x, y = tiny_net()
     with pytest.raises(ValueError, match="epochs must be an int >= 0"):
         trainer_for(model, x, y, epochs=-1)
     with pytest.raises(ValueError, match="clip_grad_norm must be None or > 0"):

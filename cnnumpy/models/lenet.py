@@ -106,7 +106,7 @@ def lenet5(
 ) -> LeNet5:
     """LeNet-5 as in LeCun et al. 1998, section II.B (Fig. 2), with its RBF output and MAP loss.
 
-    Stages (paper's counts per sample, all reproduced by ``cnnumpy.summary``)::
+    Stages (paper's counts per sample, all reproduced by ``cnnumpy.inspect.summary``)::
 
         input  1x32x32   (MNIST padded by 2 and scaled: see ``lenet5_preprocess``)
         c1     6x28x28   5x5 conv                 156 params   122,304 connections
