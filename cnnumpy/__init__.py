@@ -14,8 +14,9 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import backend, data, functional, init, inspect, models, nn, optim, train
+from . import backend, data, functional, init, inspect, models, nn, onnx, optim, train
 from .backend import get_num_threads, set_num_threads
+from .weights import load_weights, save_weights
 
 try:
     __version__ = version("cnnumpy")  # one place: pyproject.toml
@@ -30,9 +31,12 @@ __all__ = [
     "get_num_threads",
     "init",
     "inspect",
+    "load_weights",
     "models",
     "nn",
+    "onnx",
     "optim",
+    "save_weights",
     "set_num_threads",
     "train",
 ]

@@ -3,8 +3,9 @@
 It takes the data as arrays and the usual options as arguments, and assembles the Trainer with
 the standard callbacks: evaluation on the validation set and on up to ``train_acc_samples``
 training images, keeping the best weights, early stopping (``patience``), the learning-rate
-schedule, SDLM's curvature refresh (when the optimiser is SDLM), progress, and with
-``checkpoint_dir`` the checkpoints and ``metrics.jsonl``.
+schedule, SDLM's curvature refresh (when the optimiser is SDLM), the divergence check (with
+``divergence_factor``), progress, and with ``checkpoint_dir`` the checkpoints and
+``metrics.jsonl``.
 
 Its arithmetic is the one the Solver always had, so a seed gives the same weights: the
 mini-batch order is ``default_rng(seed).permutation(N)`` each epoch, augmentation draws from
@@ -30,6 +31,7 @@ from .train.callbacks import (
     Callback,
     Checkpoint,
     CurvatureRefresh,
+    Divergence,
     EarlyStopping,
     Evaluate,
     LRSchedule,
@@ -37,10 +39,12 @@ from .train.callbacks import (
     Progress,
     predict,
 )
+from .train.errors import DivergenceError, NonFiniteLossError
+from .train.resume import change_lr
 from .train.rngs import CURVATURE_RNG
-from .train.trainer import NonFiniteLossError, Trainer
+from .train.trainer import Trainer
 
-__all__ = ["NonFiniteLossError", "Solver"]
+__all__ = ["DivergenceError", "NonFiniteLossError", "Solver"]
 
 
 def _check_data(data: tuple[np.ndarray, np.ndarray], name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -71,14 +75,16 @@ def _check_options(
         )
 
 
-def _editors(scheduler: Any, patience: int | None, optimizer: Any, seed: int) -> list[Callback]:
+def _editors(
+    scheduler: Any, early: EarlyStopping | None, optimizer: Any, seed: int
+) -> list[Callback]:
     """The schedule, early stopping and SDLM's curvature refresh, those that apply."""
     editors: list[Callback] = []
     if scheduler is not None:
         plateau = isinstance(scheduler, ReduceLROnPlateau)  # it steps on the score
         editors.append(LRSchedule(scheduler, monitor="val_acc" if plateau else None))
-    if patience is not None:
-        editors.append(EarlyStopping(patience))
+    if early is not None:
+        editors.append(early)
     if isinstance(optimizer, SDLM):
         editors.append(CurvatureRefresh(seed))
     return editors
@@ -100,7 +106,9 @@ class Solver:
     checkpoint so that ``cnnumpy eval`` can rebuild the model. ``resume=True`` continues from
     ``checkpoint_dir/last.npz``, which must exist. ``augment(x, rng) -> x`` distorts each
     training mini-batch. ``clip_grad_norm`` caps each step's joint gradient 2-norm.
-    ``callbacks`` are added to the standard ones.
+    ``divergence_factor`` adds the :class:`~cnnumpy.train.callbacks.Divergence` check (stop
+    when an epoch's mean loss exceeds that many times the starting loss, or a parameter is not
+    finite); None leaves it out. ``callbacks`` are added to the standard ones.
     """
 
     def __init__(
@@ -126,6 +134,7 @@ class Solver:
         config: dict | None = None,
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
         clip_grad_norm: float | None = None,
+        divergence_factor: float | None = None,
         callbacks: Sequence[Callback] = (),
     ) -> None:
         x, y = _check_data(train_data, "train")
@@ -133,10 +142,13 @@ class Solver:
         _check_options(batch_size, epochs, patience, val_data is not None, scheduler)
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs a checkpoint_dir")
-        self.batch_size = batch_size
+        self.batch_size, self._scheduler = batch_size, scheduler
         self._best = BestModel(monitor=None if val_data is None else "val_acc")
+        self._early = None if patience is None else EarlyStopping(patience)
         standard = [self._evaluation(x, y, val_data, seed, train_acc_samples), self._best]
-        standard += _editors(scheduler, patience, optimizer, seed)
+        standard += _editors(scheduler, self._early, optimizer, seed)
+        if divergence_factor is not None:
+            standard.append(Divergence(divergence_factor))
         standard.append(Progress(bar=None if progress else False, lines=verbose))
         self._checkpoint = None
         if checkpoint_dir is not None:
@@ -175,6 +187,26 @@ class Solver:
     def train(self) -> dict[str, list[float]]:
         """Run the remaining epochs; load the best state into the model; return the history."""
         return self.trainer.fit()
+
+    def record_changes(self, changes: Sequence[tuple[str, Any, Any]]) -> list[dict[str, Any]]:
+        """Apply and record the settings a resumed run changes, as ``(name, old, new)``.
+
+        The Solver was built with the new values; the checkpoint it resumed from brought back
+        what depends on the old ones, which is put right here: ``lr`` becomes the base
+        learning rate (:func:`~cnnumpy.train.resume.change_lr`), and a run that early stopping
+        had ended continues when the new ``patience`` has not run out. Each change is added to
+        ``trainer.changes`` (saved with the checkpoints) with the epoch it takes effect in;
+        returns the records added.
+        """
+        t, records = self.trainer, []
+        for name, old, new in changes:
+            if name == "lr":
+                change_lr(t.optimizer, self._scheduler, old, new)
+            if name == "patience":  # only early stopping ever stops a Solver's run
+                t.stop_training = self._early is not None and self._early.should_stop()
+            records.append({"epoch": t.epoch + 1, "option": name, "from": old, "to": new})
+        t.changes.extend(records)
+        return records
 
     # -- what the CS231n Solver exposes --------------------------------------------------------
     model = property(lambda self: self.trainer.model)

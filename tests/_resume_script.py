@@ -1,13 +1,23 @@
 """Train a small MLP on the digits with checkpoints; used by test_solver's kill-and-resume tests.
 
     python tests/_resume_script.py DIR OUT.npz [--epochs E] [--resume]
-                                   [--hang-at EPOCH:BATCH] [--hang-in-save EPOCH]
+                                   [--hang-at EPOCH:BATCH] [--hang-in FILE:EPOCH:STAGE]
 
 Prints ``batch <epoch> <batch>`` after every optimiser step (flushed), so a test can follow it.
 ``--hang-at`` prints ``HANG`` after that step and sleeps (mid-epoch, weights changed since the
-last checkpoint); ``--hang-in-save`` does so inside the write of ``last.npz`` at the end of that
-epoch, after the temporary file is complete and before it replaces the old one. The test then
-SIGKILLs the process. At the end the final weights, the last epoch's weights (from
+last checkpoint); ``--hang-in`` does so inside the write of FILE (``best.npz``, ``last.npz``,
+``history.json``, ``metrics.jsonl``) at the end of epoch EPOCH, at the moment STAGE of the
+write:
+
+* ``partial``: the temporary file half written (cut to half its size, as a kill mid-write
+  leaves it);
+* ``fsync``: the temporary file (or, for ``metrics.jsonl``, the appended line) written, not yet
+  fsync'ed;
+* ``replace``: the temporary file complete and fsync'ed, not yet moved onto FILE;
+* ``dir``: moved onto FILE, the directory not yet fsync'ed.
+
+The hooks are on ``os.fsync`` and ``os.replace``, the calls every atomic write makes. The test
+then SIGKILLs the process. At the end the final weights, the last epoch's weights (from
 ``last.npz``), the optimiser state, the history and ``metrics.jsonl`` (without the seconds)
 are written to OUT.npz.
 """
@@ -17,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -49,6 +60,38 @@ def hang() -> None:
     time.sleep(600)
 
 
+def written_file(path: str) -> str:
+    """The file a path is written for: ``last.npz`` for its temporary ``.last.npz.k3j_x.tmp``."""
+    name = Path(path).name
+    match = re.fullmatch(r"\.(.+)\.\w+\.tmp", name)
+    return match.group(1) if match else name
+
+
+def hang_in_writes(spec: str, solver: Solver) -> None:
+    """Patch ``os.fsync`` and ``os.replace`` to hang at ``FILE:EPOCH:STAGE`` (see above)."""
+    name, epoch, stage = spec.split(":")
+    fsync, replace = os.fsync, os.replace
+
+    def now(target: str) -> bool:
+        return written_file(target) == name and solver.epoch == int(epoch)
+
+    def hooked_fsync(fd: int) -> None:
+        if stage in ("partial", "fsync") and now(os.readlink(f"/proc/self/fd/{fd}")):
+            if stage == "partial":
+                os.ftruncate(fd, os.fstat(fd).st_size // 2)
+            hang()
+        fsync(fd)
+
+    def hooked_replace(src, dst) -> None:
+        if stage == "replace" and now(dst):
+            hang()
+        replace(src, dst)
+        if stage == "dir" and now(dst):
+            hang()
+
+    os.fsync, os.replace = hooked_fsync, hooked_replace
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("dir", type=Path)
@@ -56,7 +99,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--hang-at", default=None)
-    parser.add_argument("--hang-in-save", type=int, default=None)
+    parser.add_argument("--hang-in", default=None)
     args = parser.parse_args(argv)
 
     data = normalize(digits(), np.float64)
@@ -78,15 +121,8 @@ def main(argv: list[str]) -> None:
             hang()
 
     opt.step = traced_step
-    if args.hang_in_save is not None:
-        replace = os.replace
-
-        def slow_replace(src, dst) -> None:
-            if Path(dst).name == "last.npz" and solver.epoch == args.hang_in_save:
-                hang()
-            replace(src, dst)
-
-        os.replace = slow_replace
+    if args.hang_in is not None:
+        hang_in_writes(args.hang_in, solver)
 
     solver.train()
     last = load_checkpoint(args.dir / "last.npz")

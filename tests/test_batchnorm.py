@@ -336,3 +336,35 @@ def test_threads_give_identical_results(rng, monkeypatch, mode):
     for other in results[1:]:
         for name, a, e in zip(NAMES, other, results[0], strict=True):
             assert (a is None and e is None) or np.array_equal(a, e), name
+
+
+@pytest.mark.parametrize("ndim", [2, 4])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_empty_batch_as_pytorch(rng, ndim, mode, dtype):
+    """N = 0: an empty output, the running statistics as they were (PyTorch leaves them too),
+    an empty dx and zero parameter gradients; the naive reference agrees."""
+    shape = (0, 3) if ndim == 2 else (0, 3, 4, 5)
+    x, w, b, rm, rv = make_inputs(rng, shape, mode, True, True, dtype)
+    for forward, backward in (FAST[ndim], NAIVE[ndim]):
+        out, cache, mean, var = forward(x, w, b, rm, rv, training=mode == "train")
+        assert out.shape == shape and out.dtype == dtype
+        if rm is None:
+            assert mean is None and var is None
+        else:
+            assert np.array_equal(mean, rm) and np.array_equal(var, rv) and mean is not rm
+        dx, dw, db = backward(np.zeros(shape, dtype), cache)
+        assert dx.shape == shape and dx.dtype == dtype
+        assert dw.dtype == db.dtype == dtype and not dw.any() and not db.any()
+    theirs = torch.nn.BatchNorm2d(3) if ndim == 4 else torch.nn.BatchNorm1d(3)
+    theirs.running_mean.fill_(0.5)
+    assert theirs(torch.zeros(shape)).shape == shape
+    assert torch.all(theirs.running_mean == 0.5), "PyTorch keeps its statistics too"
+
+
+def test_one_value_per_channel_is_refused_with_batch_statistics_only(rng):
+    x, w, b, rm, rv = make_inputs(rng, (1, 3, 1, 1), "train", True, True)
+    with pytest.raises(ValueError, match=r"more than 1 value per channel .* in eval mode"):
+        spatial_batch_norm_forward(x, w, b, rm, rv, training=True)
+    spatial_batch_norm_forward(x, w, b, rm, rv, training=False)  # running statistics: fine
+    spatial_batch_norm_forward(x[:, :, :, [0, 0]], w, b, rm, rv, training=True)  # N*H*W = 2

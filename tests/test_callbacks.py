@@ -206,7 +206,8 @@ def test_checkpoint_files_are_written_atomically_each_epoch(tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.npz", "history.json", "last.npz"]
     saved = json.loads((tmp_path / "history.json").read_text())
     assert saved["loss"] == spy.batch_losses and saved["lr"] == [0.1, 0.1]
-    assert saved["val_acc"] == [0.5, 0.4] and all(math.isnan(v) for v in saved["train_acc"])
+    assert saved["val_acc"] == [0.5, 0.4]
+    assert saved["train_acc"] == [None, None], "not measured: null in strict JSON, not NaN"
     best = ck.load_checkpoint(tmp_path / "best.npz")
     assert best["epoch"] == 1 and best["callback_states"]["BestModel"]["best_epoch"] == 1
     assert trainer.last_checkpoint == tmp_path / "last.npz"
@@ -264,14 +265,49 @@ class Counter(Callback):
 def test_resume_restores_the_callbacks_state(tmp_path):
     first, stopper = Counter(), EarlyStopping(5)
     make([Scripted(val_acc=[0.5, 0.6]), stopper, first, Checkpoint(tmp_path)], epochs=2).fit()
-    second, stopper2, fresh = Counter(), EarlyStopping(5), BestModel()
+    second, stopper2 = Counter(), EarlyStopping(5)
     checkpoint = Checkpoint(tmp_path)
-    trainer = make([stopper2, second, fresh, checkpoint], epochs=2, seed=9)
+    trainer = make([stopper2, second, checkpoint], epochs=2, seed=9)
     checkpoint.resume()
     assert second.count == 6 and np.array_equal(second.seen, first.seen)
     assert stopper2.state_dict() == {"best": 0.6, "wait": 0}
-    assert fresh.best_epoch == 0, "a callback the checkpoint has no state for starts fresh"
     assert trainer.epoch == 2 and len(trainer.history["loss"]) == 6
+    assert trainer.last_checkpoint_epoch == 2
+
+
+def test_resume_refuses_a_checkpoint_without_a_callbacks_state(tmp_path):
+    """A best-model keeper started fresh would take the next epoch for the best, however bad:
+    a callback with state that the checkpoint lacks is an error before any step. Early
+    stopping may be added when resuming (a new --patience), and starts counting there."""
+    make([Scripted(val_acc=[0.5, 0.6]), Checkpoint(tmp_path)], epochs=2).fit()
+    checkpoint = Checkpoint(tmp_path)
+    make([Counter(), BestModel(), checkpoint], epochs=3)
+    with pytest.raises(ValueError, match="holds no state for BestModel, Counter, which this run"):
+        checkpoint.resume()
+    checkpoint, stopper = Checkpoint(tmp_path), EarlyStopping(2)
+    make([stopper, checkpoint], epochs=3)
+    checkpoint.resume()
+    assert stopper.state_dict() == {"best": None, "wait": 0}
+
+
+def test_resume_checks_the_best_weights_against_the_model(tmp_path):
+    """best/ weights of another shape would only fail when loaded back after the last epoch;
+    resuming refuses them before the first step, naming the key and both shapes."""
+    make([Scripted(val_acc=[0.5, 0.6]), BestModel(), Checkpoint(tmp_path)], epochs=2).fit()
+    state = ck.load_checkpoint(tmp_path / "last.npz")["callback_states"]["BestModel"]
+    best = BestModel()
+    make([best], epochs=3)
+    bad = dict(state) | {"state.1.weight": state["state.1.weight"][:, :2]}
+    with pytest.raises(
+        ValueError, match=r"1.weight is float64 \(5, 2\), the model's float64 \(5, 4\)"
+    ):
+        best.load_state_dict(bad)
+    missing = {k: v for k, v in state.items() if not k.startswith("state.")}
+    with pytest.raises(ValueError, match="weights of the best epoch \\(2\\) are missing"):
+        best.load_state_dict(missing)
+    assert best.best_epoch == 0 and best.best_state is None, "nothing changed"
+    best.load_state_dict(state)
+    assert best.best_epoch == 2
 
 
 # -- progress -----------------------------------------------------------------------------------

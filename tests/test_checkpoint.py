@@ -128,19 +128,32 @@ def test_loading_into_another_architecture_names_models_keys_and_shapes(tmp_path
         load_checkpoint(path, deeper)
 
 
-def test_same_shapes_other_dtype_or_class_needs_strict_false(tmp_path):
+def test_another_dtype_is_refused_even_non_strict(tmp_path):
     path = tmp_path / "ck.npz"
-    source = mlp()
-    save(path, source)
+    save(path, mlp())
     single = mlp(dtype=np.float32, seed=4)
     before = single.state_dict()
     with pytest.raises(ValueError, match=r"dtype mismatches: 0.weight \(checkpoint float64"):
         load_checkpoint(path, single)
-    assert np.array_equal(single.state_dict()["0.weight"], before["0.weight"]), "changed"
-    load_checkpoint(path, single, strict=False)
-    assert single.state_dict()["0.weight"].dtype == np.float32
-    expected = source.state_dict()["0.weight"].astype(np.float32)
-    assert np.array_equal(single.state_dict()["0.weight"], expected)
+    with pytest.raises(ValueError, match=r"float64, model float32\).*weights are never cast"):
+        load_checkpoint(path, single, strict=False)
+    for key, value in before.items():
+        assert np.array_equal(single.state_dict()[key], value), "a refused load changed " + key
+
+
+def test_same_layout_other_class_needs_strict_false(tmp_path):
+    class Other(nn.Sequential):
+        pass
+
+    path = tmp_path / "ck.npz"
+    source = mlp()
+    save(path, source)
+    rng = np.random.default_rng(4)
+    other = Other(nn.Linear(64, 32, rng=rng), nn.Tanh(), nn.Linear(32, 10, rng=rng)).to(np.float64)
+    with pytest.raises(ValueError, match="agree but the model classes differ"):
+        load_checkpoint(path, other)
+    load_checkpoint(path, other, strict=False)
+    assert np.array_equal(other.state_dict()["0.weight"], source.state_dict()["0.weight"])
 
 
 def test_missing_pieces(tmp_path):
@@ -183,16 +196,28 @@ def _corrupt(path: Path, how: str) -> None:
             np.savez(f, meta=np.array("{}"), **{"model/0.weight": obj})
 
 
-@pytest.mark.parametrize("how", ["truncated", "flipped", "garbage", "empty", "pickled"])
+CORRUPTIONS = {
+    "truncated": "is unreadable or corrupt",
+    "flipped": "is unreadable or corrupt",
+    "garbage": r"is not a cnnumpy checkpoint \(it is unrecognised binary data, not an .npz",
+    "empty": r"is not a cnnumpy checkpoint \(it is an empty file, not an .npz archive\)",
+    "pickled": "entry 'model/0.weight' is an object array",
+}
+
+
+@pytest.mark.parametrize("how", list(CORRUPTIONS))
 def test_corrupt_file_raises_a_clear_error(tmp_path, how):
     path = tmp_path / "ck.npz"
     model = mlp(hidden=64)
     save(path, model)
     _corrupt(path, how)
-    with pytest.raises(CheckpointError, match="unreadable or corrupt") as info:
+    with pytest.raises(CheckpointError, match=CORRUPTIONS[how]) as info:
         load_checkpoint(path, model)
     assert str(path) in str(info.value)
-    assert info.value.__cause__ is None and info.value.__suppress_context__, "no raw traceback"
+    error = info.value
+    assert error.__cause__ is None, "no raw traceback"
+    assert error.__context__ is None or error.__suppress_context__, "no raw traceback"
+    assert "Error:" not in str(error).split("(")[0], "no exception class leads the message"
     assert isinstance(info.value, ValueError)
     assert not Path(str(path) + ".unpickled").exists(), "the loader unpickled an object"
 
@@ -209,31 +234,34 @@ def test_npz_that_is_not_a_checkpoint(tmp_path):
 
 def test_callback_states_round_trip_as_arrays_and_json(tmp_path):
     path = tmp_path / "ck.npz"
+    model = mlp()
+    kept = {"state." + key: value for key, value in mlp(seed=5).state_dict().items()}
     states = {
-        "BestModel": {"best_score": 0.5, "best_epoch": 3, "state.0.weight": np.eye(2)},
+        "BestModel": {"best_score": 0.5, "best_epoch": 3, **kept},
         "Mine": {"count": 4, "name": "x", "nothing": None},
         "OnlyArrays": {"lr": np.array(0.25)},
     }
-    save(path, mlp(), callback_states=states)
+    save(path, model, callback_states=states)
     with np.load(path, allow_pickle=False) as npz:
-        assert np.array_equal(npz["cb/BestModel/state.0.weight"], np.eye(2))
+        assert np.array_equal(npz["cb/BestModel/state.0.weight"], kept["state.0.weight"])
         assert np.array_equal(npz["cb/OnlyArrays/lr"], 0.25)
         meta = json.loads(str(npz["meta"]))
     assert meta["callbacks"]["Mine"] == {"count": 4, "name": "x", "nothing": None}
     got = load_checkpoint(path)["callback_states"]
     assert sorted(got) == ["BestModel", "Mine", "OnlyArrays"]
     assert got["BestModel"]["best_score"] == 0.5 and got["BestModel"]["best_epoch"] == 3
-    assert np.array_equal(got["BestModel"]["state.0.weight"], np.eye(2))
+    assert np.array_equal(got["BestModel"]["state.0.weight"], kept["state.0.weight"])
     assert got["Mine"] == states["Mine"] and float(got["OnlyArrays"]["lr"]) == 0.25
     with pytest.raises(ValueError, match="without '/'"):
         save(path, mlp(), callback_states={"a/b": {"x": 1}})
 
 
 def test_version_1_files_are_read(tmp_path):
-    """The layout version 1 had: the same groups, no callback states."""
+    """The layout version 1 had: the same groups, no callback states; the best score and
+    epoch in ``extra``."""
     path = tmp_path / "ck.npz"
     model = mlp()
-    save(path, model, best_state=model.state_dict())
+    save(path, model, best_state=model.state_dict(), extra={"best_val_acc": 0.5, "best_epoch": 2})
     with np.load(path, allow_pickle=False) as npz:
         arrays = dict(npz)
     meta = json.loads(str(arrays["meta"]))
@@ -298,3 +326,23 @@ def test_rng_state_of_another_kind_is_refused():
     state = ck.rng_state(np.random.default_rng(0))
     with pytest.raises(ValueError, match="'PCG64', the generator is MT19937"):
         ck.set_rng_state(np.random.Generator(np.random.MT19937(0)), state, "dropout")
+
+
+@pytest.mark.parametrize("kind", ["PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"])
+def test_every_bit_generator_round_trips_and_a_bad_state_changes_nothing(tmp_path, kind):
+    rng = np.random.Generator(getattr(np.random, kind)(5))
+    rng.random(3)
+    model = mlp()
+    path = tmp_path / "ck.npz"
+    save_checkpoint(path, model=model, epoch=0, history={}, rng_states={"r": rng})
+    fresh = np.random.Generator(getattr(np.random, kind)(0))
+    ck.set_rng_state(fresh, load_checkpoint(path)["rng_states"]["r"], "r")
+    assert np.array_equal(fresh.random(4), rng.random(4))
+    state = ck.rng_state(fresh)
+    inner = state["state"]
+    first = next(iter(inner))
+    inner[first] = -1 if isinstance(inner[first], int) else [-1] * len(inner[first])
+    kept = ck.rng_state(fresh)
+    with pytest.raises(ValueError, match=rf"cannot restore r: r.state.{first}"):
+        ck.set_rng_state(fresh, state, "r")
+    assert ck.rng_state(fresh) == kept

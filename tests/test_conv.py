@@ -9,6 +9,7 @@ from cnnumpy import backend
 from cnnumpy.functional import _parallel, conv
 from cnnumpy.functional.conv import conv2d_backward, conv2d_forward
 from cnnumpy.functional.conv_naive import conv2d_backward_naive, conv2d_forward_naive
+from cnnumpy.functional.curvature import conv2d_curvature
 
 # PyTorch warns that 'same' with an even kernel copies the input; that is expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
@@ -291,3 +292,17 @@ def test_threaded_chunks_give_bit_identical_results(rng, monkeypatch, threads):
     for a, r in zip(*results, strict=True):
         assert np.array_equal(a, r)
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_empty_batch_gives_empty_dx_and_zero_parameter_gradients(rng, input_grad):
+    """N = 0, as in PyTorch (the backward once failed with an IndexError on no batch chunks)."""
+    x = np.zeros((0, 4, 7, 6))
+    w, b = rng.standard_normal((6, 2, 3, 2)), rng.standard_normal(6)
+    out, cache = conv2d_forward(x, w, b, stride=(2, 1), padding=1, groups=2)
+    assert out.shape == (0, 6, 4, 7)  # (7 + 2 - 3) // 2 + 1 and 6 + 2 - 2 + 1
+    dx, dw, db = conv2d_backward(np.zeros(out.shape), cache, input_grad=input_grad)
+    assert (dx is None) if not input_grad else dx.shape == x.shape
+    assert dw.shape == w.shape and db.shape == b.shape and not dw.any() and not db.any()
+    h_x, h_w, h_b = conv2d_curvature(np.zeros(out.shape), cache)
+    assert h_x.shape == x.shape and not h_w.any() and not h_b.any()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 import shutil
 import struct
 from pathlib import Path
@@ -168,13 +169,43 @@ def test_bit_flips_are_caught_by_the_checksum_or_the_gzip_crc(tmp_path, t10k_lab
         read_labels(path)
     msg = str(info.value)
     assert str(path) in msg and sha(bytes(flipped)) in msg
-    assert MNIST_SHA256["t10k-labels-idx1-ubyte"] in msg and "verify=False" in msg
+    assert MNIST_SHA256["t10k-labels-idx1-ubyte"] in msg
+    assert "--no-verify on the command line, verify=False in Python" in msg
     assert read_labels(path, verify=False)[4992] == flipped[5000], "verify=False accepts it"
     packed = bytearray(gzip.compress(t10k_labels))
     packed[len(packed) // 2] ^= 0x10
     gz = write(tmp_path / "gz" / "t10k-labels-idx1-ubyte.gz", bytes(packed))
     with pytest.raises(DataFileError, match="truncated or corrupt"):
         read_labels(gz, verify=False)
+
+
+@pytest.mark.parametrize(
+    ("magic", "found"),
+    [
+        (b"\x00\x00\x08\x03", r"0x00000803 \(uint8 elements, 3 dimensions\)"),
+        (b"\x00\x00\x0d\x01", r"0x00000d01 \(float32 elements, 1 dimension\)"),
+        (b"\x00\x00\x08\x00", r"0x00000800 \(not an IDX magic number\)"),
+        (b"PK\x03\x04", r"0x504b0304 \(not an IDX magic number\)"),
+    ],
+)
+def test_a_wrong_magic_number_is_reported_before_any_size(tmp_path, t10k_labels, magic, found):
+    """A label file whose magic number is off is not read as a header of other sizes (10000
+    labels read as a 3-D header give an absurd 'truncated' 10000x...x... instead)."""
+    path = write(tmp_path / "t10k-labels-idx1-ubyte", magic + t10k_labels[4:])
+    with pytest.raises(DataFileError) as info:
+        read_labels(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: wrong magic number: expected 0x00000801 (uint8 elements, ")
+    assert re.search(f"found {found}$", message), message
+    assert "truncated" not in message and "sha256" not in message
+
+
+def test_an_image_file_under_a_label_file_name_is_a_wrong_magic_number(tmp_path):
+    fake_idx_set(tmp_path, n_train=30, n_test=5)
+    shutil.copy(tmp_path / "t10k-images-idx3-ubyte.gz", tmp_path / "t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(DataFileError, match=r"t10k-labels-idx1-ubyte.gz: wrong magic number: "
+                       r"expected 0x00000801 .*, found 0x00000803"):  # fmt: skip
+        fashion_mnist(tmp_path, n_val=5)
 
 
 @pytest.mark.parametrize(
@@ -193,8 +224,12 @@ def test_wrong_magic_numbers(head, message):
 
 def test_wrong_type_trailing_bytes_and_other_idx_types(tmp_path, t10k_labels):
     path = write(tmp_path / "labels", t10k_labels)
-    with pytest.raises(DataFileError, match=r"0x00000801 .*expected 0x00000803"):
+    with pytest.raises(DataFileError, match=r"labels: wrong magic number: expected 0x00000803 "
+                       r"\(uint8 elements, 3 dimensions\), found 0x00000801 \(uint8 elements, "
+                       r"1 dimension\)"):  # fmt: skip
         read_idx(path, dtype=np.uint8, ndim=3)
+    with pytest.raises(DataFileError, match=r"expected 0x00000d01 \(float32 elements, 1 dim"):
+        read_idx(path, dtype=np.float32, ndim=1)
     with pytest.raises(DataFileError, match="has trailing bytes"):
         parse_idx(t10k_labels + b"\x00", "f")
     values = np.array([[1, -2, 300]], dtype=">i4")

@@ -342,8 +342,21 @@ def test_rejects_bad_labels_and_scores(rng, loss_fn):
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="finite, got 2 NaN or inf"):
         loss_fn(bad, np.array([0, 1, 2]), check_finite=True)
-    with pytest.raises(ValueError, match="at least one sample"):
-        loss_fn(np.zeros((0, 4)), np.zeros(0, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"at least one class \(C >= 1\)|\(K >= 1\)"):
+        loss_fn(np.zeros((2, 0)), np.zeros(2, dtype=np.int64))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss_fn", LOSSES)
+def test_empty_batch_gives_nan_and_an_empty_gradient(loss_fn, dtype):
+    """As PyTorch's cross-entropy: the mean over no samples is NaN, quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss, dscores = loss_fn(np.zeros((0, 4), dtype=dtype), np.zeros(0, dtype=np.int64))
+    assert isinstance(loss, float) and np.isnan(loss)
+    assert dscores.shape == (0, 4) and dscores.dtype == dtype
+    torch_loss = F.cross_entropy(torch.zeros((0, 4), dtype=torch.float64), torch.zeros(0).long())
+    assert torch.isnan(torch_loss)
 
 
 def test_rejects_bad_hyper_parameters(rng):

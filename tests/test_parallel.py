@@ -92,3 +92,16 @@ def test_in_order_sum_adds_left_to_right_into_a_copy():
     first = parts[0].copy()
     assert in_order_sum(parts)[0] == np.float32(1.0)
     assert np.array_equal(parts[0], first)
+
+
+def test_no_chunks_is_no_work_and_an_empty_sum_is_refused():
+    """An empty batch has no chunks: nothing is started (``start`` sizes its scratch by the
+    first chunk), and a sum of no partial sums, which has no shape, is a clear error."""
+
+    def start():
+        raise AssertionError("start() must not be called without chunks")
+
+    assert map_chunks(start, []) == []
+    assert chunk_slices(0, 100, 1000) == []
+    with pytest.raises(ValueError, match="at least one part"):
+        in_order_sum([])

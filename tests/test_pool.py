@@ -558,3 +558,19 @@ def test_max_pool_kernel_does_not_import_pool():
     # pool.py imports _maxpool.py; what both need lives in _pool_windows.py, so no import circle.
     assert "pool" not in _imported_modules(_maxpool)
     assert "_pool_windows" in _imported_modules(_maxpool)
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 5, 4), (2, 0, 5, 4)])
+def test_max_pool_without_planes(shape):
+    """No sample or no channel: no chunk of planes to pool (the forward once indexed the first
+    chunk to size its buffers); empty outputs of PyTorch's shape, and an empty dx."""
+    x = np.zeros(shape)
+    out, cache = max_pool2d_forward(x, kernel_size=3, stride=2, padding=1)
+    assert out.shape == (*shape[:2], 3, 2) and out.dtype == x.dtype
+    if shape[0] == 0:  # PyTorch refuses zero channels but takes an empty batch
+        assert F.max_pool2d(t(x), 3, 2, 1).shape == out.shape
+    dx = max_pool2d_backward(np.zeros(out.shape), cache)
+    assert dx.shape == shape
+    out_naive, cache_naive = max_pool2d_forward_naive(x, kernel_size=3, stride=2, padding=1)
+    assert out_naive.shape == out.shape
+    assert max_pool2d_backward_naive(np.zeros(out.shape), cache_naive).shape == shape

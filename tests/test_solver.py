@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -255,15 +256,33 @@ def uninterrupted(tmp_path_factory) -> dict[str, np.ndarray]:
         return dict(npz)
 
 
-@pytest.mark.parametrize(
-    "kill", [["--hang-at", "2:17"], ["--hang-in-save", "3"]], ids=["mid-epoch", "mid-save"]
-)
+KILLS = {
+    "mid-epoch": ["--hang-at", "2:17"],
+    "last.npz-before-replace": ["--hang-in", "last.npz:3:replace"],
+    "first-last.npz-half-written": ["--hang-in", "last.npz:1:partial"],
+    "best.npz-before-fsync": ["--hang-in", "best.npz:2:fsync"],
+    "history.json-before-dir-fsync": ["--hang-in", "history.json:2:dir"],
+    "metrics.jsonl-line-before-fsync": ["--hang-in", "metrics.jsonl:3:fsync"],
+}
+
+
+@pytest.mark.parametrize("kill", KILLS.values(), ids=KILLS.keys())
 def test_sigkill_then_resume_is_bit_identical(tmp_path, uninterrupted, kill):
+    """Killed mid-epoch or at any moment of any file's write, the run resumes to the weights,
+    optimiser, history and metrics of the uninterrupted one."""
     out = tmp_path / "out.npz"
     assert run_script(tmp_path, out, *kill) is None, "the script was not killed"
-    assert not out.exists() and (tmp_path / "last.npz").exists()
-    if kill[0] == "--hang-in-save":
-        assert list(tmp_path.glob(".last.npz.*.tmp")), "the kill should leave a temporary file"
+    assert not out.exists()
+    written, epoch, stage = kill[1].split(":") if kill[0] == "--hang-in" else (None, None, None)
+    if stage in ("partial", "replace"):
+        assert list(tmp_path.glob(f".{written}.*.tmp")), "the write leaves a temporary file"
+    if (written, epoch) == (
+        "last.npz",
+        "1",
+    ):  # killed in the first write of last.npz: there is none
+        assert not (tmp_path / "last.npz").exists()
+        # best.npz holds the whole state of epoch 1, as the command line's message says
+        shutil.copy(tmp_path / "best.npz", tmp_path / "last.npz")
     assert run_script(tmp_path, out, "--resume") is not None
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
     with np.load(out) as npz:

@@ -50,6 +50,18 @@ def test_visualize_refuses_a_bad_index_before_writing(run_dir, capsys):
     assert not (run_dir / "inside").exists()
 
 
+@pytest.mark.parametrize("name", ["learning_curves.png", "history.json"])
+def test_visualize_refuses_a_file_that_is_no_checkpoint_in_one_line(
+    run_dir, tmp_path, capsys, name
+):
+    out = tmp_path / "figs"
+    assert main(["visualize", str(run_dir / name), "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and f"{run_dir / name} is not a cnnumpy checkpoint (it is a" in lines[0]
+    assert captured.out == "" and not out.exists()
+
+
 def test_confusion_of_the_run_counts_the_split(run_dir):
     model, loss, meta, data = load_trained(run_dir / "best.npz")
     images, labels = data.test

@@ -10,9 +10,9 @@ import argparse
 import sys
 
 from .. import __version__
-from . import bench, evaluate, experiment, gradcheck, show_data, summary, train, visualize
+from . import bench, evaluate, experiment, export, gradcheck, show_data, summary, train, visualize
 
-COMMANDS = [train, evaluate, summary, gradcheck, show_data, visualize, experiment, bench]
+COMMANDS = [train, evaluate, summary, gradcheck, show_data, visualize, experiment, bench, export]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,13 +28,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return the exit status: 0, 1
+    for an error (its message on stderr), 2 for a usage error, 130 after Ctrl-C."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    args.argv = argv  # so that a command can print the command line that continues it
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError) as err:  # user errors: a clear message, not a traceback
         print(f"cnnumpy {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C before or after the work a command reports on itself
+        print(f"cnnumpy {args.command}: interrupted", file=sys.stderr)
+        return 130

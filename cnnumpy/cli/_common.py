@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .. import nn
-from ..checkpoint import load_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint
 from ..data import DATASETS, Dataset, Normalization, build_augment, load_dataset
 from ..data.augment import AUGMENTATIONS, Augment
 from ..models import MODELS, build_model
@@ -89,21 +89,69 @@ def load_trained(
     checkpoint: str | Path, data_dir: Path | None = None, verify: bool = True
 ) -> tuple[nn.Module, Any, dict, Dataset]:
     """``(model in eval mode, its loss, checkpoint metadata, raw data set)`` for a checkpoint
-    written by ``cnnumpy train``: the model named in its config, rebuilt and loaded (refusing
-    a corrupt file or another architecture), and the data set it was trained on."""
-    meta = load_checkpoint(checkpoint)
-    config = meta["extra"].get("config") or {}
-    if "model" not in config or config.get("dataset") not in DATASETS:
-        raise ValueError(
-            f"{checkpoint} does not record which model and data set it was trained on "
-            "(it was not written by `cnnumpy train`)"
+    written by ``cnnumpy train``: the model named in its config, rebuilt and loaded, and the
+    data set it was trained on.
+
+    Raises :class:`CheckpointError` (a ValueError) naming the file for anything that is not a
+    usable checkpoint of ``cnnumpy train``: what :func:`load_checkpoint` refuses, and a
+    config that does not name a known model and data set or whose arguments do not build the
+    model, or no normalisation statistics for the data set's channels.
+    """
+    path = Path(checkpoint)
+    meta = load_checkpoint(path)
+    config = _training_config(path, meta["extra"].get("config"))
+    normalization = meta["normalization"]
+    if normalization is None:
+        raise CheckpointError(
+            f"checkpoint {path}: meta.normalization: expected the mean and std the model was "
+            "trained with (every checkpoint of `cnnumpy train` has them), got null"
         )
-    model = build_model(config["model"], rng=np.random.default_rng(0), **config["model_kwargs"])
-    load_checkpoint(checkpoint, model)
+    model = _rebuild(path, config)
+    load_checkpoint(path, model)
     model.eval()
     stored = config.get("data_dir")
     data = load_data(config["dataset"], data_dir or (stored and Path(stored)), verify=verify)
+    if len(normalization["mean"]) != data.image_shape[0]:
+        raise CheckpointError(
+            f"checkpoint {path}: meta.normalization: expected statistics for the "
+            f"{data.image_shape[0]} channel(s) of {config['dataset']}, got "
+            f"{len(normalization['mean'])}"
+        )
     return model, criterion_for(model), meta, data
+
+
+def _training_config(path: Path, config: Any) -> dict:
+    """``meta.extra.config`` once it names a known model and data set and the model's
+    arguments (the schema has typed whatever fields it has)."""
+    if not isinstance(config, dict):
+        raise CheckpointError(
+            f"checkpoint {path} does not record which model and data set it was trained on "
+            "(meta.extra.config is missing: it was not written by `cnnumpy train`)"
+        )
+    for field, known in (("model", MODELS), ("dataset", DATASETS)):
+        if config.get(field) not in known:
+            raise CheckpointError(
+                f"checkpoint {path}: meta.extra.config.{field}: expected one of "
+                f"{', '.join(sorted(known))}, got {config.get(field)!r}"
+            )
+    if not isinstance(config.get("model_kwargs"), dict):
+        raise CheckpointError(
+            f"checkpoint {path}: meta.extra.config.model_kwargs: expected the arguments "
+            f"{config['model']} was built with, got {config.get('model_kwargs')!r}"
+        )
+    return config
+
+
+def _rebuild(path: Path, config: dict) -> nn.Module:
+    """The model ``config`` names, built from its recorded arguments (any seed: the weights
+    are replaced)."""
+    try:
+        return build_model(config["model"], rng=np.random.default_rng(0), **config["model_kwargs"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(
+            f"checkpoint {path}: meta.extra.config.model_kwargs do not build a "
+            f"{config['model']}: {err}"
+        ) from None
 
 
 def model_outputs(model: nn.Module, x: np.ndarray, batch_size: int) -> np.ndarray:

@@ -15,8 +15,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "eval",
         help="evaluate a checkpoint written by `cnnumpy train`",
         description=(
-            "Rebuild the model recorded in CHECKPOINT, load its weights (refusing a file that "
-            "is corrupt or belongs to another architecture), prepare the data with the "
+            "Rebuild the model recorded in CHECKPOINT, load its weights (refusing, with one "
+            "line naming the problem, a file that is not a complete and consistent checkpoint "
+            "of `cnnumpy train`), prepare the data with the "
             "normalisation stored in the checkpoint and print the accuracy on --split. The "
             "data are read from --data-dir, by default from the directory training used."
         ),

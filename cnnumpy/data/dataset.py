@@ -40,7 +40,10 @@ class Dataset:
                     f"got {labels.dtype} {labels.shape}"
                 )
             if labels.size and not 0 <= labels.min() <= labels.max() < len(self.classes):
-                raise ValueError(f"{self.name} {part} labels fall outside [0, {len(self.classes)})")
+                raise ValueError(
+                    f"{self.name} {part} labels must lie in [0, {len(self.classes)}) (one per "
+                    f"class), got values from {labels.min()} to {labels.max()}"
+                )
             shapes.add(images.shape[1:])
         if len(shapes) != 1:
             raise ValueError(f"{self.name} splits disagree on the image shape: {sorted(shapes)}")

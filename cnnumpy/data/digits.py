@@ -29,7 +29,11 @@ def _load() -> tuple[np.ndarray, np.ndarray]:
     bunch = load_digits()
     raw = np.asarray(bunch.images)
     if raw.shape != (1797, 8, 8) or raw.min() < 0 or raw.max() > 16 or np.any(raw != np.round(raw)):
-        raise ValueError(f"unexpected digits data from scikit-learn: shape {raw.shape}")
+        values = f" with values from {raw.min()} to {raw.max()}" if raw.size else ""
+        raise ValueError(
+            f"unexpected digits data from scikit-learn: expected 1797 8x8 images of whole "
+            f"numbers 0-16, got shape {raw.shape}{values}"
+        )
     images = raw.astype(np.uint8).reshape(-1, 1, 8, 8)
     labels = np.asarray(bunch.target, dtype=np.int64)
     images.setflags(write=False)

@@ -61,7 +61,8 @@ def read_bytes(path: str | Path) -> bytes:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as err:
         raise DataFileError(
-            f"{path}: the gzip data is truncated or corrupt ({type(err).__name__}: {err})"
+            f"{path}: the gzip data is truncated or corrupt: it starts with the gzip magic bytes "
+            f"1f 8b, but decompressing it failed ({type(err).__name__}: {err})"
         ) from None
 
 
@@ -81,7 +82,8 @@ def verify_sha256(
     ``known`` maps the hashes of other official files to their names: content that matches one
     of them is reported as that file (a swapped or mislabelled file), even when ``expected`` is
     None because no official hash is on record for ``path``. Raises :class:`DataFileError`
-    naming the file and both hashes.
+    naming the file and both hashes, and how to skip the check (``--no-verify`` on the command
+    line, ``verify=False`` to the Python loaders).
     """
     got = sha256(data)
     if expected is not None and got == expected:
@@ -96,7 +98,10 @@ def verify_sha256(
         message += f"; this content is the official {other}, a different file"
     else:
         message += "; the file is corrupt, truncated or not the official one"
-    raise DataFileError(message + " (pass verify=False to use it anyway)")
+    raise DataFileError(
+        message + ". To use the file anyway, skip the checksum: --no-verify on the command line, "
+        "verify=False in Python"
+    )
 
 
 def split_last(

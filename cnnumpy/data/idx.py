@@ -43,46 +43,81 @@ def magic_number(dtype: np.dtype | type, ndim: int) -> int:
     raise ValueError(f"IDX has no element type for {np.dtype(dtype)}")
 
 
-def parse_idx(raw: bytes, source: str | Path = "<bytes>") -> np.ndarray:
+def _describe(code: int, ndim: int) -> str:
+    """``'uint8 elements, 3 dimensions'``: what a (valid) magic number declares."""
+    return f"{IDX_DTYPES[code].name} elements, {ndim} dimension{'s' if ndim != 1 else ''}"
+
+
+def _check_magic(
+    raw: bytes, source: str | Path, dtype: np.dtype | type | None, ndim: int | None
+) -> None:
+    """The first four bytes must be an IDX magic number, and the one expected when ``dtype``
+    and/or ``ndim`` are given; checked before anything is read from the header, whose sizes
+    mean nothing in a file of another kind."""
+    found = f"0x{raw[:4].hex()}"
+    code, dims = raw[2], raw[3]
+    valid = raw[:2] == b"\x00\x00" and code in IDX_DTYPES and dims >= 1
+    want_code = None if dtype is None else magic_number(dtype, 1) >> 8
+    if valid and want_code in (None, code) and ndim in (None, dims):
+        return
+    what = _describe(code, dims) if valid else "not an IDX magic number"
+    if want_code is None and ndim is None:
+        types = ", ".join(f"{c:02x}" for c in IDX_DTYPES)
+        raise DataFileError(
+            f"{source}: not an IDX file: magic number {found}; expected 0x0000TTDD with element "
+            f"type TT in {{{types}}} and DD >= 1 dimensions"
+        )
+    if want_code is not None and ndim is not None:
+        want = f"0x{(want_code << 8) | ndim:08x} ({_describe(want_code, ndim)})"
+    elif want_code is not None:
+        want = f"0x0000{want_code:02x}DD ({IDX_DTYPES[want_code].name} elements)"
+    else:
+        want = f"0x0000TT{ndim:02x} ({ndim} dimension{'s' if ndim != 1 else ''})"
+    raise DataFileError(f"{source}: wrong magic number: expected {want}, found {found} ({what})")
+
+
+def parse_idx(
+    raw: bytes,
+    source: str | Path = "<bytes>",
+    *,
+    dtype: np.dtype | type | None = None,
+    ndim: int | None = None,
+) -> np.ndarray:
     """The array held by the uncompressed IDX content ``raw``.
 
-    Checks the magic number, that the header is complete, and that the data after the header
-    has exactly ``prod(sizes) * itemsize`` bytes (fewer: truncated; more: trailing garbage).
-    Any failure is a :class:`DataFileError` naming ``source``. The result has shape ``sizes``,
-    native byte order, and shares memory with ``raw`` (so it is read-only) when the element
-    type is one byte wide.
+    Checks, in this order: the magic number (an IDX one, and the one that declares ``dtype``
+    and ``ndim`` when those are given), that the header is complete, and that the data after
+    the header has exactly ``prod(sizes) * itemsize`` bytes (fewer: truncated; more: trailing
+    garbage). Any failure is a :class:`DataFileError` naming ``source``, what was expected and
+    what was found. The result has shape ``sizes``, native byte order, and shares memory with
+    ``raw`` (so it is read-only) when the element type is one byte wide.
     """
     if len(raw) < 4:
         raise DataFileError(
             f"{source}: {len(raw)} bytes, too short for the 4-byte IDX magic number (truncated)"
         )
-    code, ndim = raw[2], raw[3]
-    if raw[:2] != b"\x00\x00" or code not in IDX_DTYPES or ndim == 0:
-        raise DataFileError(
-            f"{source}: not an IDX file: magic number 0x{raw[:4].hex()}; expected 0x0000TTDD "
-            f"with element type TT in {{{', '.join(f'{c:02x}' for c in IDX_DTYPES)}}} and "
-            "DD >= 1 dimensions"
-        )
-    header = 4 + 4 * ndim
+    _check_magic(raw, source, dtype, ndim)
+    code, dims = raw[2], raw[3]
+    header = 4 + 4 * dims
     if len(raw) < header:
         raise DataFileError(
             f"{source}: truncated inside the header ({len(raw)} bytes; the header of a "
-            f"{ndim}-dimensional IDX file has {header})"
+            f"{dims}-dimensional IDX file has {header})"
         )
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
-    dtype = IDX_DTYPES[code]
+    shape = struct.unpack(f">{dims}I", raw[4:header])
+    idx_dtype = IDX_DTYPES[code]
     count = math.prod(shape)
-    expected, got = count * dtype.itemsize, len(raw) - header
+    expected, got = count * idx_dtype.itemsize, len(raw) - header
     if got != expected:
         problem = "truncated" if got < expected else "has trailing bytes"
         raise DataFileError(
             f"{source}: {problem}: its header declares {'x'.join(map(str, shape))} "
-            f"{dtype.name} elements = {expected} bytes of data, but {got} bytes follow the "
+            f"{idx_dtype.name} elements = {expected} bytes of data, but {got} bytes follow the "
             f"{header}-byte header"
         )
-    array = np.frombuffer(raw, dtype=dtype, count=count, offset=header).reshape(shape)
-    if dtype.itemsize > 1:
-        array = array.astype(dtype.newbyteorder("="))
+    array = np.frombuffer(raw, dtype=idx_dtype, count=count, offset=header).reshape(shape)
+    if idx_dtype.itemsize > 1:
+        array = array.astype(idx_dtype.newbyteorder("="))
     return array
 
 
@@ -100,18 +135,10 @@ def read_idx(
     magic number must declare. ``sha256`` is the official hash of the uncompressed content
     (None: no content check); ``known`` maps hashes of other official files to their names so
     that a swapped file is reported as such (see :func:`~cnnumpy.data.files.verify_sha256`).
-    Raises :class:`DataFileError` on any mismatch.
+    Raises :class:`DataFileError` on any mismatch; a wrong magic number is reported as such
+    (expected and found) before any size in the header is trusted.
     """
     raw = read_bytes(path)
-    array = parse_idx(raw, path)
-    wrong_dtype = dtype is not None and array.dtype != np.dtype(dtype)
-    if wrong_dtype or (ndim is not None and array.ndim != ndim):
-        want = f"{np.dtype(dtype) if dtype is not None else 'any type'}, {ndim or 'any'} dims"
-        if dtype is not None and ndim is not None:
-            want = f"0x{magic_number(dtype, ndim):08x} ({want})"
-        raise DataFileError(
-            f"{path}: magic number 0x{raw[:4].hex()} ({array.dtype} data of {array.ndim} "
-            f"dimensions), expected {want}"
-        )
+    array = parse_idx(raw, path, dtype=dtype, ndim=ndim)
     verify_sha256(raw, path, sha256, known)
     return array

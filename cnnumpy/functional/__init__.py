@@ -5,6 +5,10 @@ Every layer ``NAME`` has ``NAME_forward(x, *params, **hyper) -> (out, cache)`` a
 array arguments. Losses are ``NAME_loss(scores, y) -> (loss, dscores)``. Where the fast kernel
 is not itself obviously the formula, ``NAME_forward_naive``/``NAME_backward_naive`` are plain
 loops over it: they document the maths and the tests compare against them.
+
+Every kernel takes an empty batch (``N = 0``) as PyTorch does, returning at once: an empty
+output, an empty ``dx`` and zero parameter gradients (a loss: NaN and an empty gradient).
+Inputs may be any NumPy views; results are new arrays in the input's dtype.
 """
 
 from ._checks import pair

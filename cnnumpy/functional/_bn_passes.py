@@ -10,6 +10,7 @@ not depend on the number of threads.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -25,7 +26,8 @@ CHUNK_BYTES = 2**20
 
 def as_3d(a: np.ndarray) -> np.ndarray:
     """``(N, C)`` or ``(N, C, H, W)`` as ``(N, C, K)``: channel-wise work over one inner axis."""
-    return a.reshape(a.shape[0], a.shape[1], -1)
+    # K spelled out: NumPy cannot infer a -1 in the shape of an empty array.
+    return a.reshape(a.shape[0], a.shape[1], math.prod(a.shape[2:]))
 
 
 def _chunks(a3: np.ndarray) -> list[slice]:

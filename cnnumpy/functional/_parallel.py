@@ -34,7 +34,13 @@ def chunk_slices(count: int, item_bytes: int, chunk_bytes: int) -> list[slice]:
 
 def in_order_sum(parts: Sequence[np.ndarray]) -> np.ndarray:
     """``parts[0] + parts[1] + ...`` added in that order, into a copy of ``parts[0]``: per-chunk
-    partial sums from ``map_chunks`` give the same bits whatever the thread count."""
+    partial sums from ``map_chunks`` give the same bits whatever the thread count.
+
+    There must be at least one part (a sum of nothing has no shape to give it): the kernels
+    return early for an empty batch, before any chunk is cut.
+    """
+    if not parts:
+        raise ValueError("in_order_sum needs at least one part; an empty batch has no chunks")
     total = parts[0].copy()
     for part in parts[1:]:
         total += part
@@ -57,8 +63,11 @@ def map_chunks(start: Callable[[], Callable[[slice], T]], chunks: Sequence[slice
     claim the next unclaimed chunk whenever they finish one, so a thread that the operating
     system slows down (a busy machine) simply does fewer chunks. With one thread, one chunk, or
     when called from one of the pool's own threads (nested use would wait on itself), it all
-    runs on the calling thread.
+    runs on the calling thread. No chunks (an empty batch): ``[]``, without calling ``start``,
+    which sizes its buffers by ``chunks[0]``.
     """
+    if not chunks:
+        return []
     workers = threads_for(chunks)
     if workers <= 1:
         work = start()

@@ -271,14 +271,24 @@ def _shifted(x: np.ndarray, axis: int) -> np.ndarray:
     return x - np.max(x, axis=axis, keepdims=True)
 
 
+def _empty_softmax(x: np.ndarray, axis: int) -> tuple[np.ndarray, SoftmaxCache]:
+    """The (log-)softmax of an input without elements (``N = 0``, or an empty axis, whose
+    maximum NumPy refuses to take): an empty output, as in PyTorch."""
+    out = np.empty(x.shape, dtype=x.dtype)
+    return out, SoftmaxCache(out, axis)
+
+
 def softmax_forward(x: np.ndarray, *, dim: int = 1) -> tuple[np.ndarray, SoftmaxCache]:
     """``out_i = exp(x_i) / sum_j exp(x_j)`` along axis ``dim``.
 
     Shapes: ``x`` any with at least ``dim + 1`` dimensions (``(N, C)`` or ``(N, C, H, W)`` for
-    the default ``dim=1``); ``out`` like ``x``, summing to 1 along ``dim``.
+    the default ``dim=1``); ``out`` like ``x``, summing to 1 along ``dim``. An input without
+    elements (an empty batch, or an empty axis ``dim``) gives an empty output, as in PyTorch.
     """
     check_array(x, "x")
     axis = _axis(x, dim)
+    if x.size == 0:
+        return _empty_softmax(x, axis)
     e = np.exp(_shifted(x, axis))
     out = e / e.sum(axis=axis, keepdims=True)
     return out, SoftmaxCache(out, axis)
@@ -304,6 +314,8 @@ def log_softmax_forward(x: np.ndarray, *, dim: int = 1) -> tuple[np.ndarray, Sof
     """
     check_array(x, "x")
     axis = _axis(x, dim)
+    if x.size == 0:
+        return _empty_softmax(x, axis)
     shifted = _shifted(x, axis)
     out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
     return out, SoftmaxCache(out, axis)

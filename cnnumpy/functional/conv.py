@@ -82,7 +82,8 @@ def conv2d_forward(
 
     Implementation: ``out = W (F, C*KH*KW) @ cols (C*KH*KW, N*H'*W')``, one product per group,
     taken chunk by chunk (see the module docstring). The cache keeps the input, not the columns
-    (``KH*KW`` times larger): the backward rebuilds them chunk by chunk.
+    (``KH*KW`` times larger): the backward rebuilds them chunk by chunk. An empty batch
+    (``N = 0``) has no chunks and gives an empty ``out``, as in PyTorch.
     """
     check_array(x, "x", ndim=4, finite=check_finite)
     check_array(weight, "weight", ndim=4)
@@ -114,7 +115,8 @@ def conv2d_backward(
 
     With ``input_grad=False``, ``dx`` is not computed and None is returned in its place: a
     network's first layer has no one to pass it to, and for a layer with few input channels it
-    is most of the backward's cost.
+    is most of the backward's cost. An empty batch (``N = 0``) gives an empty ``dx`` and zero
+    ``dweight`` and ``dbias``, as in PyTorch.
 
     Shapes: ``dout: (N, F, H', W')``; ``dx``, ``dweight``, ``dbias`` have the shapes of ``x``,
     ``weight``, ``bias``. Derivation, from the forward formula (one group; groups are
@@ -144,8 +146,10 @@ def conv2d_backward(
     x, weight, g, groups, has_bias = cache
     (n, c), f = x.shape[:2], weight.shape[0]
     check_shape(dout, (n, f, *g.out_size), "dout")
-    w_mat = _weight_matrix(weight, groups)
     dx = np.empty(x.shape, dtype=x.dtype) if input_grad else None
+    if n == 0:  # an empty batch: an empty dx and zero parameter gradients, as in PyTorch
+        return dx, np.zeros_like(weight), np.zeros(f, dtype=x.dtype) if has_bias else None
+    w_mat = _weight_matrix(weight, groups)
     by_correlation = input_grad and _correlation_dx_applies(g, c, f)
     w_rotated = _rotated_weight_matrix(weight, groups) if by_correlation else None
 

@@ -63,7 +63,7 @@ def conv_transpose2d_forward(
     ``(H - 1)*sh + dh*(KH - 1) + 1``); ``output_padding`` gives rows back at the bottom (and
     columns at the right), which is how a caller picks among the input sizes that a strided
     conv2d maps onto the same ``H``. As in PyTorch, ``output_padding`` must be smaller than the
-    stride or the dilation, per axis.
+    stride or the dilation, per axis. An empty batch (``N = 0``) gives an empty ``out``.
     """
     check_array(x, "x", ndim=4, finite=check_finite)
     check_array(weight, "weight", ndim=4)
@@ -81,7 +81,11 @@ def conv_transpose2d_forward(
     f = weight.shape[1] * groups
     check_bias(bias, x, f)
 
-    x_groups = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(groups, c // groups, -1)
+    pixels = n * x.shape[2] * x.shape[3]  # not -1: NumPy cannot infer it when N = 0
+    x_groups = np.ascontiguousarray(x.transpose(1, 0, 2, 3)).reshape(groups, c // groups, pixels)
+    if n == 0:  # an empty batch: an empty output, as in PyTorch
+        out = np.empty((0, f, *g.in_size), dtype=x.dtype)
+        return out, ConvTranspose2dCache(x_groups, weight, g, groups, bias is not None)
     # Per group: cols (Fg*KH*KW, N*H*W) = W^T (Fg*KH*KW, Cg) @ x (Cg, N*H*W): each input pixel's
     # contribution to every tap of its output window; col2im adds them onto the output pixels.
     cols = _weight_matrix(weight, groups).transpose(0, 2, 1) @ x_groups
@@ -108,11 +112,16 @@ def conv_transpose2d_backward(
     - ``dweight[c, f, kh, kw] = sum_{n, i, j} x[n, c, i, j] * dout[n, f, y, x]`` with the
       ``y, x`` of the forward formula: ``x (C, N*H*W) @ cols^T``, the same column matrix.
     - ``dbias[f] = sum_{n, y, x} dout[n, f, y, x]``.
+
+    An empty batch gives an empty ``dx`` and zero ``dweight`` and ``dbias``.
     """
     x_groups, weight, g, groups, has_bias = cache
     n = x_groups.shape[-1] // (g.out_size[0] * g.out_size[1])
     f = weight.shape[1] * groups
     check_shape(dout, (n, f, *g.in_size), "dout")
+    if n == 0:  # an empty batch: an empty dx and zero parameter gradients, as in PyTorch
+        dx = np.empty((0, weight.shape[0], *g.out_size), dtype=weight.dtype)
+        return dx, np.zeros_like(weight), np.zeros(f, dtype=weight.dtype) if has_bias else None
     cols = im2col(pad_channel_major(dout, g.pads), g).reshape(groups, -1, x_groups.shape[-1])
 
     dx = _weight_matrix(weight, groups) @ cols  # (G, Cg, N*H*W), channel-major

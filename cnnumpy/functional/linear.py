@@ -6,6 +6,7 @@ feature map ``(N, C, H, W)`` can be fed straight to a linear layer.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -26,7 +27,8 @@ def linear_forward(
     """``out = x.reshape(N, D) @ weight.T + bias``.
 
     Shapes: ``x: (N, d_1, ..., d_k)`` with ``D = d_1 * ... * d_k``; ``weight: (M, D)`` (PyTorch's
-    ``(out_features, in_features)``); ``bias: (M,)`` or None; ``out: (N, M)``.
+    ``(out_features, in_features)``); ``bias: (M,)`` or None; ``out: (N, M)``. An empty batch
+    (``N = 0``) gives an empty ``(0, M)`` output, as in PyTorch.
     """
     check_array(x, "x", finite=check_finite)
     check_array(weight, "weight", ndim=2)
@@ -34,7 +36,7 @@ def linear_forward(
     if x.ndim < 2:
         raise ValueError(f"x must be (N, D) or (N, d_1, ..., d_k), got shape {x.shape}")
     n = x.shape[0]
-    x2d = x.reshape(n, -1)
+    x2d = x.reshape(n, math.prod(x.shape[1:]))  # not -1: NumPy cannot infer it when N = 0
     if x2d.shape[1] != weight.shape[1]:
         raise ValueError(
             f"x has {x2d.shape[1]} features per sample (shape {x.shape}) but weight expects "
@@ -56,7 +58,8 @@ def linear_backward(
 
     Derivation: ``out[n, m] = sum_d x[n, d] W[m, d] + b[m]``, so
     ``dx = dout @ W`` (reshaped back to x's shape), ``dW = dout^T @ x``, ``db = sum_n dout[n]``.
-    Returns ``(dx, dweight, dbias)``; ``dbias`` is None when the forward had no bias.
+    Returns ``(dx, dweight, dbias)``; ``dbias`` is None when the forward had no bias. An empty
+    batch needs no special case: the products and the sum over no rows are zeros.
     """
     dx = (dout @ cache.weight).reshape(cache.x_shape)
     dweight = dout.T @ cache.x2d

@@ -5,6 +5,11 @@ values in ``[0, C)``, averages over the batch, and returns ``(loss, dscores)``: 
 Python float and ``dscores: (N, C)``, the gradient of that mean loss, in the dtype of ``scores``.
 The prediction for every loss is ``scores.argmax(axis=1)``.
 
+An empty batch (``N = 0``) has no mean: as PyTorch's cross-entropy does, every loss here then
+returns NaN, with an empty ``(0, C)`` gradient (so a model's backward gives zero parameter
+gradients). PyTorch's ``multi_margin_loss`` returns an arbitrary number in that case; NaN is
+returned here as well.
+
 LeNet-5's Euclidean RBF output and its MAP loss, whose prediction is an argmin, live in ``rbf.py``.
 """
 
@@ -16,13 +21,18 @@ from ._checks import check_array, check_labels, check_real
 
 
 def _check_scores(scores: np.ndarray, y: np.ndarray, check_finite: bool) -> tuple[int, int]:
-    """Validate ``scores: (N, C)`` and its labels; return ``(N, C)``."""
+    """Validate ``scores: (N, C)`` and its labels; return ``(N, C)``. ``N`` may be 0, ``C`` not."""
     check_array(scores, "scores", ndim=2, finite=check_finite)
     n, c = scores.shape
-    if n == 0 or c == 0:
-        raise ValueError(f"scores must have at least one sample and one class, got {scores.shape}")
+    if c == 0:
+        raise ValueError(f"scores must have at least one class (C >= 1), got shape {scores.shape}")
     check_labels(y, n, c)
     return n, c
+
+
+def _empty_batch_loss(scores: np.ndarray) -> tuple[float, np.ndarray]:
+    """``(nan, empty dscores)``: the mean loss over no samples, as PyTorch's cross-entropy."""
+    return float("nan"), np.zeros(scores.shape, dtype=scores.dtype)
 
 
 def softmax_cross_entropy_loss(
@@ -57,6 +67,8 @@ def softmax_cross_entropy_loss(
     eps = check_real(label_smoothing, "label_smoothing")
     if not 0.0 <= eps <= 1.0:
         raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing!r}")
+    if n == 0:
+        return _empty_batch_loss(scores)
 
     shifted = scores - scores.max(axis=1, keepdims=True)
     log_z = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -121,6 +133,8 @@ def svm_loss(
     """
     n, _ = _check_scores(scores, y, check_finite)
     margin = check_real(margin, "margin")
+    if n == 0:
+        return _empty_batch_loss(scores)
     h = _hinges(scores, y, margin)
     active = h > 0
     loss = float(np.where(active, h, 0).sum() / n)
@@ -154,6 +168,8 @@ def multi_margin_loss(
     margin = check_real(margin, "margin")
     if isinstance(p, bool) or p not in (1, 2):
         raise ValueError(f"p must be 1 or 2 (as in PyTorch), got {p!r}")
+    if n == 0:
+        return _empty_batch_loss(scores)
     h = _hinges(scores, y, margin)
     active = h > 0
     hinge = np.where(active, h, 0)

@@ -73,10 +73,13 @@ def _check_batch_norm_args(
         raise ValueError(f"eps must be >= 0, got {eps}")
     # As PyTorch's modules: without running statistics, eval mode normalises with the batch's.
     use_batch_stats = bool(training) or running_mean is None
-    m = x.size // c if c else 0
-    if use_batch_stats and m < 2:
+    # One value per channel has no spread to normalise by (PyTorch's check and message); none
+    # at all (an empty batch) is allowed and gives an empty output, as in PyTorch.
+    if use_batch_stats and c > 0 and x.size == c:
         raise ValueError(
-            f"Expected more than 1 value per channel when training, got input size {x.shape}"
+            f"Expected more than 1 value per channel when training, got input size {x.shape}: "
+            f"batch statistics need at least 2 values per channel (N * H * W >= 2); in eval "
+            f"mode the running statistics normalise a single sample"
         )
     # Python floats keep float32 arrays float32 (an np.float64 scalar would upcast them).
     return use_batch_stats, float(momentum), float(eps)
@@ -86,6 +89,8 @@ def _forward(x, weight, bias, running_mean, running_var, training, momentum, eps
     use_batch, momentum, eps = _check_batch_norm_args(
         x, weight, bias, running_mean, running_var, training, momentum, eps, x.ndim
     )
+    if x.size == 0:
+        return _empty_forward(x, weight, bias, running_mean, running_var, use_batch)
     x3 = passes.as_3d(x)
     if use_batch:
         m = x3.shape[0] * x3.shape[2]
@@ -111,6 +116,19 @@ def _forward(x, weight, bias, running_mean, running_var, training, momentum, eps
     return out3.reshape(x.shape), cache, new_mean, new_var
 
 
+def _empty_forward(x, weight, bias, running_mean, running_var, use_batch):
+    """An input without values (``N = 0``, or no pixels) as PyTorch handles it: an empty
+    output and the running statistics left as they are (there are no batch statistics)."""
+    c = x.shape[1]
+    # mean and invstd are never read: the backward of an empty input returns early too.
+    cache = BatchNormCache(
+        x, None, np.zeros(c, x.dtype), np.ones(c, x.dtype), weight, bias is not None, use_batch
+    )
+    if running_mean is None:
+        return np.empty(x.shape, dtype=x.dtype), cache, None, None
+    return np.empty(x.shape, dtype=x.dtype), cache, running_mean.copy(), running_var.copy()
+
+
 def batch_norm_forward(
     x: np.ndarray,
     weight: np.ndarray | None,
@@ -133,6 +151,12 @@ def batch_norm_forward(
     Eval: ``mean, var = running_mean, running_var``. Without running statistics (both None) the
     batch's are used in either mode, and None is returned for them.
 
+    Degenerate batches, as in PyTorch: with batch statistics, a single value per feature
+    (``N = 1``) raises ValueError (its variance is 0, so there is nothing to normalise by); an
+    empty batch (``N = 0``) gives an empty output in either mode and leaves the running
+    statistics as they were (returned as copies), and its backward gives an empty ``dx`` and
+    zero ``dweight`` and ``dbias``.
+
     Returns ``(out, cache, new_running_mean, new_running_var)``; the inputs are never modified.
     """
     check_array(x, "x", ndim=2)
@@ -154,7 +178,8 @@ def spatial_batch_norm_forward(
 
     Shapes: ``x: (N, C, H, W)``; ``weight, bias, running_mean, running_var: (C,)`` or None;
     ``out: (N, C, H, W)``. The formula and returns are those of ``batch_norm_forward`` with
-    ``m = N * H * W`` values per channel.
+    ``m = N * H * W`` values per channel: batch statistics need ``m >= 2`` (so ``N = 1`` is
+    fine for images larger than 1x1), and ``m = 0`` gives an empty output.
     """
     check_array(x, "x", ndim=4)
     return _forward(x, weight, bias, running_mean, running_var, training, momentum, eps)
@@ -164,6 +189,10 @@ def _backward(dout: np.ndarray, cache: BatchNormCache):
     x, mean, invstd, weight = cache.x, cache.mean, cache.invstd, cache.weight
     if dout.shape != x.shape:
         raise ValueError(f"dout must have the forward output's shape {x.shape}, got {dout.shape}")
+    if x.size == 0:  # nothing flows back; the parameters get zero gradients, as in PyTorch
+        c = x.shape[1]
+        dweight = np.zeros(c, x.dtype) if weight is not None else None
+        return np.empty(x.shape, x.dtype), dweight, np.zeros(c, x.dtype) if cache.has_bias else None
     x3, dout3 = passes.as_3d(x), passes.as_3d(dout)
     sum_dout, sum_dout_xc = passes.backward_sums(x3, dout3, mean, cache.centred)
     sum_dout_xhat = sum_dout_xc * invstd

@@ -32,7 +32,10 @@ def _graph_forward(x2d, weight, bias, running_mean, running_var, use_batch, mome
     m, d = x2d.shape
     gamma = weight if weight is not None else np.ones(d, dtype=x2d.dtype)
     beta = bias if bias is not None else np.zeros(d, dtype=x2d.dtype)
-    if use_batch:
+    if use_batch and m == 0:  # an empty batch has no statistics; the output is empty anyway
+        mu, var = np.zeros(d, dtype=x2d.dtype), np.ones(d, dtype=x2d.dtype)
+        xmu = x2d - mu
+    elif use_batch:
         mu = np.sum(x2d, axis=0) / m  # mean
         xmu = x2d - mu  # centred
         sq = xmu**2
@@ -48,7 +51,7 @@ def _graph_forward(x2d, weight, bias, running_mean, running_var, use_batch, mome
     out = gammax + beta  # shift
     if running_mean is None:
         new_mean = new_var = None
-    elif use_batch:
+    elif use_batch and m > 0:
         new_mean = (1.0 - momentum) * running_mean + momentum * mu
         new_var = (1.0 - momentum) * running_var + momentum * var * m / (m - 1)
     else:
@@ -139,7 +142,7 @@ def spatial_batch_norm_forward_naive(
         x, weight, bias, running_mean, running_var, training, momentum, eps, 4
     )
     n, c, h, w = x.shape
-    rows = x.transpose(0, 2, 3, 1).reshape(-1, c)
+    rows = x.transpose(0, 2, 3, 1).reshape(n * h * w, c)
     out, cache, new_mean, new_var = _graph_forward(
         rows, weight, bias, running_mean, running_var, use_batch, momentum, eps
     )
@@ -152,7 +155,7 @@ def spatial_batch_norm_backward_naive(
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Reference for ``norm.spatial_batch_norm_backward``, on the same ``(N*H*W, C)`` rows."""
     n, c, h, w = cache.x_shape
-    dx, dweight, dbias = _graph_backward(dout.transpose(0, 2, 3, 1).reshape(-1, c), cache)
+    dx, dweight, dbias = _graph_backward(dout.transpose(0, 2, 3, 1).reshape(n * h * w, c), cache)
     return np.ascontiguousarray(dx.reshape(n, h, w, c).transpose(0, 3, 1, 2)), dweight, dbias
 
 

@@ -41,7 +41,8 @@ def _windows(g: PoolGeometry) -> Iterator[tuple[int, int, slice, slice, int]]:
 
 def _first_argmax(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row and column, within ``window: (N, C, kh, kw)``, of each first maximum (row-major)."""
-    flat = window.reshape(*window.shape[:2], -1).argmax(axis=2)  # argmax keeps the first
+    n, c, kh, kw = window.shape
+    flat = window.reshape(n, c, kh * kw).argmax(axis=2)  # argmax keeps the first
     return np.divmod(flat, window.shape[3])
 
 

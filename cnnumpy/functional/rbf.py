@@ -151,16 +151,19 @@ def map_loss(
 
     Gradient: with ``Z = exp(-j) + sum_k exp(-y_k)``, ``d log Z / d y_i = -exp(-y_i) / Z``, so
     ``dE/dy[n, i] = ([i == c_n] - exp(-y[n, i]) / Z_n) / N``, where ``exp(-y_i)/Z`` is evaluated
-    as ``exp(-y_i - log Z)``.
+    as ``exp(-y_i - log Z)``. An empty batch (``N = 0``) gives a NaN loss and an empty
+    gradient, as the losses of ``loss.py`` do.
     """
     check_array(penalties, "penalties", ndim=2, finite=check_finite)
     n, k = penalties.shape
-    if n == 0 or k == 0:
+    if k == 0:
         raise ValueError(
-            f"penalties must have at least one sample and one class, got {penalties.shape}"
+            f"penalties must have at least one class (K >= 1), got shape {penalties.shape}"
         )
     check_labels(y, n, k)
     j = check_real(j, "j")
+    if n == 0:  # no mean over no samples: NaN, as the losses in loss.py
+        return float("nan"), np.zeros(penalties.shape, dtype=penalties.dtype)
 
     neg = -penalties
     m = np.maximum(neg.max(axis=1, keepdims=True), -j)  # (N, 1), the largest exponent

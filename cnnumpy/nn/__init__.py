@@ -3,6 +3,12 @@
 Each layer owns its parameters and hyper-parameters; its ``forward`` is one kernel call and
 its ``backward(dout)`` returns ``dx`` and accumulates the parameters' gradients (see
 :class:`Module` for the contract every layer keeps).
+
+Degenerate input is handled as PyTorch handles it, and each layer's docstring says how: an
+empty batch (``N = 0``) gives an empty output of the right shape and dtype, an empty ``dx`` and
+zero parameter gradients; batch norm with batch statistics refuses a single value per channel
+(``N * H * W = 1``); a loss over no samples is NaN. Inputs may be any views (transposed,
+strided, reversed): the kernels never assume a contiguous layout.
 """
 
 from .activation import (
@@ -20,6 +26,7 @@ from .activation import (
 from .container import Concat, Residual, Sequential
 from .conv import Conv2d, ConvTranspose2d
 from .dropout import Dropout
+from .graph import Graph
 from .hooks import RemovableHandle
 from .linear import Flatten, Linear
 from .loss import CrossEntropyLoss, Loss, MAPLoss, MultiMarginLoss
@@ -45,6 +52,7 @@ __all__ = [
     "Dropout",
     "ELU",
     "Flatten",
+    "Graph",
     "LeakyReLU",
     "Linear",
     "LocalResponseNorm",

@@ -1,4 +1,8 @@
-"""Activation layers. Each is a kernel pair from ``cnnumpy.functional.activation``."""
+"""Activation layers. Each is a kernel pair from ``cnnumpy.functional.activation``.
+
+They work on inputs of any shape and layout; an empty batch gives an empty output and ``dx``
+(and PReLU a zero slope gradient), as in PyTorch.
+"""
 
 from __future__ import annotations
 
@@ -75,7 +79,8 @@ class ScaledTanh(StatelessLayer):
 
 
 class Softmax(StatelessLayer):
-    """``exp(x) / sum(exp(x))`` along ``dim``."""
+    """``exp(x) / sum(exp(x))`` along ``dim``. An input without elements (an empty batch, or
+    an empty axis ``dim``) gives an empty output, as in PyTorch."""
 
     kernel_forward = staticmethod(F.softmax_forward)
     kernel_backward = staticmethod(F.softmax_backward)

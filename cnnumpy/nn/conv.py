@@ -66,6 +66,10 @@ class Conv2d(_ConvNd):
     ``weight: (out_channels, in_channels/groups, KH, KW)``, ``bias: (out_channels,)``.
     Default initialisation is PyTorch's: weight and bias uniform in ``+-1/sqrt(fan_in)``,
     ``fan_in = in_channels/groups * KH * KW``.
+
+    Degenerate input, as in PyTorch: an empty batch gives an empty output, and its backward an
+    empty ``dx`` and zero weight and bias gradients; any image the padded, dilated kernel fits
+    works, 1x1 included (a 1x1 kernel, or padding of at least ``dilation*(KH-1)/2``).
     """
 
     def __init__(
@@ -127,6 +131,7 @@ class ConvTranspose2d(_ConvNd):
     ``weight: (in_channels, out_channels/groups, KH, KW)``, ``bias: (out_channels,)``.
     Default initialisation is PyTorch's: uniform in ``+-1/sqrt(fan_in)`` with PyTorch's
     ``fan_in = out_channels/groups * KH * KW`` (computed from the weight's second axis).
+    An empty batch gives an empty output, an empty ``dx`` and zero gradients, as in PyTorch.
     """
 
     def __init__(

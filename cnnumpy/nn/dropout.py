@@ -17,7 +17,8 @@ class Dropout(StatelessLayer):
     ``p`` is the probability of DROPPING a unit, as in PyTorch (the CS231n notebooks use the
     probability of keeping it). ``inverted=True`` scales the kept units by ``1/(1-p)`` in
     training and is the identity in eval; ``inverted=False`` is the 2012 form that scales by
-    ``1-p`` at test time instead. The mask is drawn from ``rng``.
+    ``1-p`` at test time instead. The mask is drawn from ``rng``. An empty batch gives an
+    empty output and ``dx``.
     """
 
     kernel_forward = staticmethod(F.dropout_forward)

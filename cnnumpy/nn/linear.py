@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import functional as F
@@ -14,7 +16,8 @@ class Linear(Module):
     """``y = x W^T + b`` over the flattened trailing dimensions of ``x``.
 
     Shape: ``x: (N, *)`` with ``in_features`` values per sample -> ``(N, out_features)``.
-    ``weight: (out_features, in_features)``, ``bias: (out_features,)``.
+    ``weight: (out_features, in_features)``, ``bias: (out_features,)``. An empty batch gives
+    a ``(0, out_features)`` output, an empty ``dx`` and zero gradients, as in PyTorch.
     Default initialisation is PyTorch's: weight and bias uniform in ``+-1/sqrt(in_features)``.
     """
 
@@ -72,11 +75,15 @@ class Linear(Module):
 
 
 class Flatten(Module):
-    """``(N, d_1, ..., d_k) -> (N, d_1 * ... * d_k)``; backward restores the shape."""
+    """``(N, d_1, ..., d_k) -> (N, d_1 * ... * d_k)``; backward restores the shape.
+
+    An empty batch flattens to ``(0, d_1 * ... * d_k)``, as in PyTorch.
+    """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.save_for_backward(x.shape)
-        return x.reshape(x.shape[0], -1)
+        # The size spelled out: NumPy cannot infer a -1 in the shape of an empty array.
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         return dout.reshape(self.take_saved("backward"))

@@ -4,6 +4,10 @@ A loss is the end of the chain, so its backward takes no ``dout``: it returns th
 the (mean) loss with respect to the scores. Likewise ``criterion.curvature_backward()``, where
 defined, returns the diagonal of the (mean) loss's Hessian w.r.t. the scores, the start of a
 ``model.curvature_backward`` pass.
+
+An empty batch (``N = 0``) has no mean: every loss here is then NaN, as PyTorch's
+cross-entropy is, and ``backward`` returns an empty ``(0, C)`` gradient. Scores without any
+class (``C = 0``) are refused.
 """
 
 from __future__ import annotations

@@ -19,6 +19,14 @@ class _BatchNorm(Module):
     (0 and 1) and ``num_batches_tracked`` are buffers, as in PyTorch, so they appear in
     ``state_dict`` but not in ``parameters()``. The kernel returns new running statistics,
     which are stored here.
+
+    Degenerate batches, as in PyTorch. With batch statistics (training, or eval without
+    running statistics) a single value per channel (``N = 1`` for 1-D input, ``N * H * W = 1``
+    for images) raises ValueError: its variance is 0 and there is nothing to normalise. An
+    empty batch gives an empty output in either mode and leaves the running statistics as they
+    were (``num_batches_tracked`` still counts the call in training, as PyTorch's does); its
+    backward gives an empty ``dx`` and zero ``weight`` and ``bias`` gradients. In eval mode
+    with running statistics any batch size works.
     """
 
     _buffer_names = ("running_mean", "running_var", "num_batches_tracked")
@@ -109,7 +117,8 @@ class BatchNorm2d(_BatchNorm):
 
 class LocalResponseNorm(StatelessLayer):
     """AlexNet's LRN across channels:
-    ``y_c = x_c / (k + alpha/size * sum_{c' near c} x_{c'}^2)^beta``, as in PyTorch."""
+    ``y_c = x_c / (k + alpha/size * sum_{c' near c} x_{c'}^2)^beta``, as in PyTorch. Any
+    ``(N, C, ...)`` input, an empty batch and a single channel included."""
 
     kernel_forward = staticmethod(F.local_response_norm_forward)
     kernel_backward = staticmethod(F.local_response_norm_backward)

@@ -11,7 +11,8 @@ from .stateless import StatelessLayer
 class ConstantPad2d(StatelessLayer):
     """As ``torch.nn.ConstantPad2d``: ``padding`` is an int or ``(left, right, top, bottom)``.
 
-    Shape: ``(N, C, H, W) -> (N, C, top + H + bottom, left + W + right)``.
+    Shape: ``(N, C, H, W) -> (N, C, top + H + bottom, left + W + right)``. An empty batch
+    gives an empty output and ``dx``.
     """
 
     kernel_forward = staticmethod(F.constant_pad2d_forward)

@@ -16,7 +16,9 @@ class MaxPool2d(StatelessLayer):
     """Maximum over each window; overlapping windows (stride < kernel_size) are allowed.
 
     Shape: ``(N, C, H, W) -> (N, C, H', W')``, ``H' = floor((H + 2p - k) / s) + 1`` (ceil with
-    ``ceil_mode``). ``stride`` defaults to ``kernel_size``.
+    ``ceil_mode``). ``stride`` defaults to ``kernel_size``. The padded image must hold one
+    window (``H + 2p >= k``; a 1x1 image with ``p = k // 2`` does); an empty batch gives an
+    empty output and ``dx``, as in PyTorch.
     """
 
     kernel_forward = staticmethod(F.max_pool2d_forward)
@@ -45,7 +47,8 @@ class MaxPool2d(StatelessLayer):
 
 
 class AvgPool2d(MaxPool2d):
-    """Mean over each window; ``count_include_pad`` as in PyTorch."""
+    """Mean over each window; ``count_include_pad`` as in PyTorch. Shapes, 1x1 images and
+    empty batches as in :class:`MaxPool2d`."""
 
     kernel_forward = staticmethod(F.avg_pool2d_forward)
     kernel_backward = staticmethod(F.avg_pool2d_backward)
@@ -62,7 +65,8 @@ class AvgPool2d(MaxPool2d):
 
 class AdaptiveAvgPool2d(StatelessLayer):
     """Global average pooling: ``(N, C, H, W) -> (N, C, 1, 1)``. Only ``output_size=1`` (or
-    ``(1, 1)``) is supported, which is what the classic networks use."""
+    ``(1, 1)``) is supported, which is what the classic networks use. An empty batch gives an
+    empty ``(0, C, 1, 1)`` output; ``H`` and ``W`` must be at least 1."""
 
     kernel_forward = staticmethod(F.global_avg_pool2d_forward)
     kernel_backward = staticmethod(F.global_avg_pool2d_backward)
@@ -82,6 +86,7 @@ class Subsampling(Module):
 
     Shape: ``(N, C, H, W) -> (N, C, H/k, W/k)``; ``weight: (C,)``, ``bias: (C,)``.
     Initialised as in LeCun et al. 1998: uniform in ``+-2.4 / fan_in`` with ``fan_in = k*k``.
+    An empty batch gives an empty output, an empty ``dx`` and zero gradients.
     """
 
     def __init__(

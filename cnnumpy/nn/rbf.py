@@ -17,6 +17,7 @@ class RBFOutput(Module):
     (N, out_features)``; ``weight: (out_features, in_features)``. The 1998 paper fixes the
     prototypes (``trainable=False``: the weight gets no gradient and optimisers skip it).
     Without given ``prototypes`` they are drawn at random from {-1, +1} (``reset_parameters``).
+    An empty batch gives an empty output, an empty ``dx`` and a zero prototype gradient.
     """
 
     def __init__(

@@ -17,7 +17,8 @@ class TableConv2d(Module):
 
     ``table[f]`` lists the input maps that output map ``f`` reads. Parameters: ``weight:
     (connections, KH, KW)`` with one kernel per (output map, input map) pair in table order, and
-    ``bias: (len(table),)``. Shape: ``(N, in_channels, H, W) -> (N, len(table), H-KH+1, W-KW+1)``.
+    ``bias: (len(table),)``. Shape: ``(N, in_channels, H, W) -> (N, len(table), H-KH+1, W-KW+1)``;
+    an empty batch gives an empty output, an empty ``dx`` and zero gradients.
 
     Initialised as in LeCun et al. 1998, Appendix C: weights and biases uniform in ``+-2.4 / F_i``
     with ``F_i = len(table[f]) * KH * KW`` the fan-in of a unit of output map ``f``.

@@ -10,6 +10,7 @@ from .callbacks import (
     Callback,
     Checkpoint,
     CurvatureRefresh,
+    Divergence,
     EarlyStopping,
     Evaluate,
     History,
@@ -19,6 +20,13 @@ from .callbacks import (
     evaluate,
     predict,
     read_metrics,
+)
+from .errors import (
+    DivergenceError,
+    NonFiniteLossError,
+    ResumeError,
+    RunDirectoryError,
+    RunWriteError,
 )
 from .factory import (
     DEFAULT_LR,
@@ -30,7 +38,7 @@ from .factory import (
     make_scheduler,
 )
 from .rngs import AUGMENT_RNG, CURVATURE_RNG, SHUFFLE_RNG, Generators, named_rngs
-from .trainer import NonFiniteLossError, Trainer
+from .trainer import Trainer
 
 __all__ = [
     "AUGMENT_RNG",
@@ -47,6 +55,8 @@ __all__ = [
     "Callback",
     "Checkpoint",
     "CurvatureRefresh",
+    "Divergence",
+    "DivergenceError",
     "EarlyStopping",
     "Evaluate",
     "Generators",
@@ -55,6 +65,9 @@ __all__ = [
     "MetricsLog",
     "NonFiniteLossError",
     "Progress",
+    "ResumeError",
+    "RunDirectoryError",
+    "RunWriteError",
     "Trainer",
     "criterion_for",
     "default_lr",

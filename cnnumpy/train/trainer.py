@@ -8,7 +8,9 @@ One epoch::
         on_train_batch_end(batch, {"loss", "size"})
     on_epoch_end(epoch, {"loss": mean over the epoch, "lr": the rate it trained with})
 
-wrapped in ``on_train_begin()`` / ``on_train_end()``. Everything else (evaluation, keeping the
+wrapped in ``on_train_begin()`` / ``on_train_end()``; an exception (a diverged loss, a failed
+write, Ctrl-C) calls ``on_exception(error)`` instead of ``on_train_end()`` and propagates.
+Everything else (evaluation, keeping the
 best weights, early stopping, learning-rate schedules, SDLM's curvature, checkpoints,
 progress, logs) is a callback in :mod:`cnnumpy.train.callbacks`; see
 :class:`~cnnumpy.train.callbacks.Callback` for the order in which they run.
@@ -29,11 +31,10 @@ from ..nn.module import Module
 from ..nn.utils import clip_grad_norm_
 from .callbacks.base import Callback
 from .callbacks.history import History
+from .errors import NonFiniteLossError
 from .rngs import AUGMENT_RNG, SHUFFLE_RNG, Generators
 
-
-class NonFiniteLossError(ValueError):
-    """The training loss became NaN or infinite; the message names where and the last checkpoint."""
+__all__ = ["NonFiniteLossError", "Trainer"]
 
 
 class Trainer:
@@ -46,10 +47,14 @@ class Trainer:
     ``clip_grad_norm`` scales each step's gradients to that joint 2-norm at most
     (``nn.clip_grad_norm_``). A NaN or infinite loss raises :class:`NonFiniteLossError`.
 
-    State the callbacks read and write: :attr:`epoch` (epochs completed), :attr:`history`
-    (kept by the :class:`~cnnumpy.train.callbacks.History` callback the trainer adds itself),
-    :attr:`stop_training` (set it to stop), :attr:`last_checkpoint`, :attr:`epoch_started`
-    (``time.perf_counter()`` at the start of the epoch).
+    State the callbacks read and write: :attr:`epoch` (epochs completed), :attr:`batch` (the
+    mini-batch in progress, 0 between epochs), :attr:`history` (kept by the
+    :class:`~cnnumpy.train.callbacks.History` callback the trainer adds itself),
+    :attr:`stop_training` (set it to stop), :attr:`last_checkpoint` and
+    :attr:`last_checkpoint_epoch` (the complete ``last.npz`` and the epoch it holds),
+    :attr:`changes` (settings changed when the run was resumed: ``{"epoch", "option", "from",
+    "to"}`` records, saved with the checkpoints), :attr:`epoch_started` (``time.perf_counter()``
+    at the start of the epoch).
     """
 
     def __init__(
@@ -76,9 +81,11 @@ class Trainer:
         self.rngs.register(SHUFFLE_RNG, train_loader.rng)
         if train_loader.transform is not None:
             self.rngs.register(AUGMENT_RNG, train_loader.transform_rng)
-        self.epoch = 0
+        self.epoch = self.batch = 0
         self.stop_training = False
         self.last_checkpoint: Path | None = None
+        self.last_checkpoint_epoch = 0
+        self.changes: list[dict[str, Any]] = []
         self.epoch_started = math.nan
         self._history = History()
         # stable: among equal priorities the given order holds, History first of the readers
@@ -103,6 +110,9 @@ class Trainer:
             self._call("on_train_begin")
             while self.epoch < self.epochs and not self.stop_training:
                 self._run_epoch()
+        except BaseException as error:  # Ctrl-C included: the bar must not garble the message
+            self._call("on_exception", error)
+            raise
         finally:
             self.model.set_input_grad(True)
         self._call("on_train_end")
@@ -115,11 +125,12 @@ class Trainer:
         self._call("on_epoch_begin", epoch)
         losses = []
         for batch, (x, y) in enumerate(self.train_loader, start=1):
+            self.batch = batch
             losses.append(self._step(x, y, epoch, batch))
             self._call("on_train_batch_end", batch, {"loss": losses[-1], "size": y.shape[0]})
             if self.stop_training:
                 break
-        self.epoch = epoch
+        self.epoch, self.batch = epoch, 0
         mean = float(np.mean(losses)) if losses else math.nan
         self._call("on_epoch_end", epoch, {"loss": mean, "lr": lr})
 
@@ -139,17 +150,22 @@ class Trainer:
         for cb in self.callbacks:
             getattr(cb, moment)(*args)
 
+    def checkpoint_note(self) -> str:
+        """What an error message adds about the files: the last complete checkpoint, or that
+        there is none yet."""
+        if self.last_checkpoint is None:
+            return "no checkpoint has been written yet"
+        return (
+            f"the last good checkpoint is {self.last_checkpoint} "
+            f"(after epoch {self.last_checkpoint_epoch}), left untouched"
+        )
+
     def _nonfinite_message(self, loss: float, epoch: int, batch: int) -> str:
         where = (
             f"loss is {loss} at epoch {epoch}, iteration {batch} of {len(self.train_loader)} "
             f"(global iteration {len(self.history['loss']) + 1})"
         )
-        if self.last_checkpoint is None:
-            return where + "; no checkpoint has been written yet"
-        return (
-            where + f"; the last good checkpoint is {self.last_checkpoint} "
-            f"(after epoch {self.epoch}), left untouched"
-        )
+        return f"{where}; {self.checkpoint_note()}"
 
     def __repr__(self) -> str:
         names = ", ".join(type(cb).__name__ for cb in self.callbacks)

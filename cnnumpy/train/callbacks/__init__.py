@@ -3,6 +3,7 @@
 ========================  =================  ================================================
 callback                  moment             job
 ========================  =================  ================================================
+:class:`Divergence`       epoch end (first)  stop a run whose loss or weights blew up
 :class:`Evaluate`         epoch end (write)  ``train_acc``, ``val_acc``, ``val_loss``
 :class:`BestModel`        epoch end, end     keep the best epoch's weights, restore them
 :class:`EarlyStopping`    epoch end          stop after ``patience`` epochs without progress
@@ -25,6 +26,7 @@ from .base import (
 from .best_model import BestModel
 from .checkpoint import Checkpoint
 from .curvature import CurvatureRefresh
+from .divergence import Divergence
 from .early_stopping import EarlyStopping
 from .evaluation import Evaluate, evaluate, predict
 from .history import History
@@ -41,6 +43,7 @@ __all__ = [
     "Callback",
     "Checkpoint",
     "CurvatureRefresh",
+    "Divergence",
     "EarlyStopping",
     "Evaluate",
     "History",

@@ -7,6 +7,7 @@ The :class:`~cnnumpy.train.Trainer` calls, on every callback it was given::
             on_train_batch_end(batch, logs)       # after each optimiser step
         on_epoch_end(epoch, logs)                 # after the last step of the epoch
     on_train_end()                                # only when training ended without an error
+    on_exception(error)                           # instead, when an exception ended it
 
 ``epoch`` and ``batch`` count from 1, as the printed lines do; at ``on_epoch_end``
 ``trainer.epoch`` already counts the epoch just finished. A batch's ``logs`` hold ``loss``
@@ -23,6 +24,9 @@ ends training after the current batch (then ``on_epoch_end`` still runs) or epoc
 
 A callback that keeps state a resumed run needs returns it from :meth:`Callback.state_dict`
 (arrays and JSON-able values, saved in the checkpoint under :attr:`Callback.state_key`).
+Resuming requires the checkpoint to hold the state of every such callback (a fresh one would
+silently restart its count or its best score), unless the callback sets
+:attr:`Callback.optional_state`.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ class Callback:
     """
 
     priority: ClassVar[int] = PRIORITY_READER
+    optional_state: ClassVar[bool] = False
+    """True when a resumed run may add or drop this callback: its state then starts fresh, or
+    the checkpoint's is ignored."""
     trainer: Trainer
 
     def set_trainer(self, trainer: Trainer) -> None:
@@ -62,6 +69,10 @@ class Callback:
 
     def on_train_end(self) -> None:
         """After the last epoch, when training ends normally (not on an exception)."""
+
+    def on_exception(self, error: BaseException) -> None:
+        """When ``error`` (an exception, or KeyboardInterrupt) ends training, before it
+        propagates; release what the run holds open. Must not raise."""
 
     def on_epoch_begin(self, epoch: int) -> None:
         """Before the epoch's first mini-batch; the model is in train mode."""

@@ -60,9 +60,35 @@ class BestModel(Callback):
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best_score, self.best_epoch = state["best_score"], int(state["best_epoch"])
+        """Restore the best score, epoch and weights; ValueError (nothing changed) when the
+        weights do not fit the trainer's model, so that a bad file fails before training and
+        not when the weights are loaded back at the end."""
+        score, epoch = state["best_score"], state["best_epoch"]
+        if isinstance(score, bool) or not isinstance(score, (int, float, type(None))):
+            raise ValueError(f"BestModel: best_score must be a number or None, got {score!r}")
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"BestModel: best_epoch must be an int >= 0, got {epoch!r}")
         kept = {k[len(STATE_PREFIX) :]: v for k, v in state.items() if k.startswith(STATE_PREFIX)}
-        self.best_state = kept or None
+        if epoch > 0 and not kept:
+            raise ValueError(f"BestModel: the weights of the best epoch ({epoch}) are missing")
+        if kept and hasattr(self, "trainer"):
+            _check_fits(kept, self.trainer.model.state_dict())
+        self.best_score, self.best_epoch, self.best_state = score, int(epoch), kept or None
 
     def __repr__(self) -> str:
         return f"BestModel(monitor={self.monitor!r}, mode={self.mode!r})"
+
+
+def _check_fits(kept: dict[str, np.ndarray], model_state: dict[str, np.ndarray]) -> None:
+    """ValueError naming each key the kept weights lack, add, or hold with another shape or
+    dtype than the model."""
+    problems = [f"missing {k}" for k in sorted(set(model_state) - set(kept))]
+    problems += [f"unexpected {k}" for k in sorted(set(kept) - set(model_state))]
+    for key in sorted(set(kept) & set(model_state)):
+        got, want = np.asarray(kept[key]), model_state[key]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            problems.append(
+                f"{key} is {got.dtype} {got.shape}, the model's {want.dtype} {want.shape}"
+            )
+    if problems:
+        raise ValueError("BestModel: the best weights do not fit the model: " + "; ".join(problems))

@@ -3,14 +3,17 @@ resuming a run from ``last.npz``."""
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ...checkpoint import atomic_write, load_checkpoint, remove_stale_temporaries, save_checkpoint
+from .. import strict_json
+from ..errors import ResumeError, RunWriteError
 from .base import PRIORITY_CHECKPOINT, Callback
 from .best_model import STATE_PREFIX
+from .history import EPOCH_KEYS
 
 FILES = ("best.npz", "last.npz", "history.json")
 
@@ -25,11 +28,17 @@ class Checkpoint(Callback):
       optimiser state, epoch, history, every registered Generator (``trainer.rngs``), whether
       training was stopped, and each callback's :meth:`~Callback.state_dict` (the best weights,
       the scheduler, early stopping's count, ...);
-    * ``history.json``: ``trainer.history``.
+    * ``history.json``: ``trainer.history`` (strict JSON: a NaN, a value nobody measured, is
+      ``null``), with ``changes`` (``trainer.changes``) when a resumed run changed a setting.
 
     ``model_name``, ``normalization`` and ``extra`` (JSON-able: how the run was set up) are
     stored in both checkpoints. :meth:`resume` restores a run from ``last.npz``, so that a run
     killed at any moment continues with exactly the arithmetic of an uninterrupted one.
+
+    A write that fails (a full disk, a lost mount) raises :class:`~cnnumpy.train.RunWriteError`
+    naming the file and the last complete checkpoint: each file is replaced only by a complete
+    new one, so the previous ``last.npz`` is intact. Temporary files that an interrupted write
+    left behind are removed when training begins.
     """
 
     priority = PRIORITY_CHECKPOINT
@@ -47,13 +56,30 @@ class Checkpoint(Callback):
         self.model_name, self.normalization = model_name, normalization
         self.extra = dict(extra or {})
 
+    def on_train_begin(self) -> None:
+        for name in FILES:
+            remove_stale_temporaries(self.directory / name)
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        t, last = self.trainer, self.directory / "last.npz"
         if logs.get("best"):
-            self.save(self.directory / "best.npz")
-        self.save(self.directory / "last.npz")
-        self.trainer.last_checkpoint = self.directory / "last.npz"
-        text = json.dumps(self.trainer.history, indent=1).encode()
-        atomic_write(self.directory / "history.json", lambda f: f.write(text))
+            self._write(self.directory / "best.npz", self.save)
+        self._write(last, self.save)
+        t.last_checkpoint, t.last_checkpoint_epoch = last, t.epoch
+        record = dict(t.history) | ({"changes": t.changes} if t.changes else {})
+        text = strict_json.dumps(record, indent=1).encode()
+        self._write(
+            self.directory / "history.json", lambda p: atomic_write(p, lambda f: f.write(text))
+        )
+
+    def _write(self, path: Path, write: Callable[[Path], None]) -> None:
+        try:
+            write(path)
+        except OSError as err:
+            raise RunWriteError(
+                f"could not write {path} ({err.strerror or err}); {self.trainer.checkpoint_note()}"
+                " (each file is replaced only once a complete new one is written)"
+            ) from err
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the trainer's full state to ``path``."""
@@ -62,15 +88,20 @@ class Checkpoint(Callback):
             path, model=t.model, optimizer=t.optimizer, epoch=t.epoch, history=t.history,
             rng_states=t.rngs.generators(), model_name=self.model_name,
             normalization=self.normalization, callback_states=_callback_states(t.callbacks),
-            extra={**self.extra, "stopped_early": t.stop_training},
+            extra={**self.extra, "stopped_early": t.stop_training, "changes": t.changes},
         )  # fmt: skip
 
     def resume(self, path: str | os.PathLike | None = None) -> dict[str, Any]:
         """Restore the trainer from ``path`` (default ``directory/last.npz``): weights,
-        optimiser, every Generator, epoch, history, the stop flag and the callbacks' states
-        (a callback the checkpoint has no state for keeps its own). ``fit()`` then continues
-        with the epoch after the saved one. Reads the version 1 files of the old ``Solver``
-        too. Returns the checkpoint's contents."""
+        optimiser, every Generator, epoch, history, the stop flag, the changes and the
+        callbacks' states. ``fit()`` then continues with the epoch after the saved one. Reads
+        the version 1 files of the old ``Solver`` too. Returns the checkpoint's contents.
+
+        Everything is read and checked here, before any step: a state that does not fit the
+        trainer (another model, optimiser or schedule, a callback with state the checkpoint
+        lacks, a history of the wrong length) raises ValueError naming the file; the trainer
+        may then be partly restored and should not be trained.
+        """
         t = self.trainer
         path = Path(path) if path is not None else self.directory / "last.npz"
         contents = load_checkpoint(path, t.model, t.optimizer)
@@ -78,19 +109,55 @@ class Checkpoint(Callback):
         states = contents["callback_states"]
         if contents["version"] == 1:
             states = _states_from_version_1(contents)
+        _check_states(path, t.callbacks, states)
         for cb in t.callbacks:
-            if cb.state_key in states:
+            if cb.state_key not in states:
+                continue
+            try:
                 cb.load_state_dict(states[cb.state_key])
+            except (KeyError, TypeError, ValueError) as err:
+                raise ResumeError(f"checkpoint {path}: the state of {cb.state_key} does not fit "
+                                  f"this run: {err}") from None  # fmt: skip
         t.epoch = int(contents["epoch"])
-        t.history = {key: list(values) for key, values in contents["history"].items()}
+        t.history = _checked_history(path, contents["history"], t.epoch)
         t.stop_training = bool(contents["extra"].get("stopped_early", False))
-        t.last_checkpoint = path
-        for name in FILES:
-            remove_stale_temporaries(self.directory / name)
+        t.changes = list(contents["extra"].get("changes", []))
+        t.last_checkpoint, t.last_checkpoint_epoch = path, t.epoch
         return contents
 
     def __repr__(self) -> str:
         return f"Checkpoint({str(self.directory)!r})"
+
+
+def _check_states(path: Path, callbacks: list[Callback], states: dict[str, Any]) -> None:
+    """ResumeError when a callback with state finds none in the checkpoint (unless its state is
+    optional): started fresh, a best-model keeper would take a worse epoch for the best."""
+    lacking = [
+        cb.state_key
+        for cb in callbacks
+        if cb.state_dict() and cb.state_key not in states and not cb.optional_state
+    ]
+    if lacking:
+        raise ResumeError(
+            f"checkpoint {path} holds no state for {', '.join(lacking)}, which this run has: "
+            "it was written by a run set up differently"
+        )
+
+
+def _checked_history(path: Path, history: Any, epoch: int) -> dict[str, list]:
+    """The history, after checking that it has a value per epoch for each per-epoch key and
+    at least one mini-batch loss per epoch."""
+    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+        raise ResumeError(f"checkpoint {path}: the history is not a dict of lists")
+    wrong = [key for key in EPOCH_KEYS if len(history.get(key, ())) != epoch]
+    if len(history.get("loss", ())) < epoch:
+        wrong.append("loss")
+    if wrong:
+        raise ResumeError(
+            f"checkpoint {path}: the history of {', '.join(wrong)} does not match the "
+            f"{epoch} epochs it records"
+        )
+    return {key: list(values) for key, values in history.items()}
 
 
 def _callback_states(callbacks: list[Callback]) -> dict[str, dict[str, Any]]:

@@ -15,6 +15,7 @@ class EarlyStopping(Callback):
     """
 
     priority = PRIORITY_EDITOR
+    optional_state = True  # a patience given when a run is resumed starts counting there
 
     def __init__(self, patience: int, monitor: str = "val_acc", mode: str = "max") -> None:
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
@@ -33,14 +34,23 @@ class EarlyStopping(Callback):
             self.best, self.wait = score, 0
         else:
             self.wait += 1
-        if self.wait >= self.patience:
+        if self.should_stop():
             self.trainer.stop_training = True
+
+    def should_stop(self) -> bool:
+        """Whether ``patience`` epochs have passed without progress."""
+        return self.wait >= self.patience
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "wait": self.wait}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best, self.wait = state["best"], int(state["wait"])
+        best, wait = state["best"], state["wait"]
+        if isinstance(best, bool) or not isinstance(best, (int, float, type(None))):
+            raise ValueError(f"EarlyStopping: best must be a number or None, got {best!r}")
+        if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
+            raise ValueError(f"EarlyStopping: wait must be an int >= 0, got {wait!r}")
+        self.best, self.wait = best, wait
 
     def __repr__(self) -> str:
         return f"EarlyStopping(patience={self.patience}, monitor={self.monitor!r})"

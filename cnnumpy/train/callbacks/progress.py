@@ -67,5 +67,9 @@ class Progress(Callback):
     def on_train_end(self) -> None:
         self.bar.close()
 
+    def on_exception(self, error: BaseException) -> None:
+        if self.bar is not None:  # cleared now, before the error's message is printed
+            self.bar.close()
+
     def __repr__(self) -> str:
         return f"Progress(bar={self.show_bar}, lines={self.lines})"
