@@ -40,7 +40,7 @@ from .train.callbacks import (
     predict,
 )
 from .train.errors import DivergenceError, NonFiniteLossError
-from .train.resume import change_lr
+from .train.resume import apply_changes
 from .train.rngs import CURVATURE_RNG
 from .train.trainer import Trainer
 
@@ -189,24 +189,9 @@ class Solver:
         return self.trainer.fit()
 
     def record_changes(self, changes: Sequence[tuple[str, Any, Any]]) -> list[dict[str, Any]]:
-        """Apply and record the settings a resumed run changes, as ``(name, old, new)``.
-
-        The Solver was built with the new values; the checkpoint it resumed from brought back
-        what depends on the old ones, which is put right here: ``lr`` becomes the base
-        learning rate (:func:`~cnnumpy.train.resume.change_lr`), and a run that early stopping
-        had ended continues when the new ``patience`` has not run out. Each change is added to
-        ``trainer.changes`` (saved with the checkpoints) with the epoch it takes effect in;
-        returns the records added.
-        """
-        t, records = self.trainer, []
-        for name, old, new in changes:
-            if name == "lr":
-                change_lr(t.optimizer, self._scheduler, old, new)
-            if name == "patience":  # only early stopping ever stops a Solver's run
-                t.stop_training = self._early is not None and self._early.should_stop()
-            records.append({"epoch": t.epoch + 1, "option": name, "from": old, "to": new})
-        t.changes.extend(records)
-        return records
+        """Apply and record the settings a resumed run changes, ``(name, old, new)``; see
+        :func:`~cnnumpy.train.resume.apply_changes`. Returns the records added."""
+        return apply_changes(self.trainer, changes, self._scheduler, self._early)
 
     # -- what the CS231n Solver exposes --------------------------------------------------------
     model = property(lambda self: self.trainer.model)

@@ -264,3 +264,18 @@ def test_models_all_lists_every_builder():
     )
     assert set(models.__all__) == names | {"MODELS"}
     assert {spec.build.__name__ for spec in models.MODELS.values()} <= set(models.__all__)
+
+
+def test_load_state_dict_refuses_integer_weights_and_changes_nothing():
+    from cnnumpy import nn as cnn
+
+    layer = cnn.Linear(3, 2, rng=np.random.default_rng(0))
+    before = layer.state_dict()
+    state = {"weight": np.ones((2, 3), dtype=np.int32), "bias": before["bias"]}
+    expected = r"another kind.*weight \(checkpoint int32, model float32\)"
+    with pytest.raises(ValueError, match=expected):
+        layer.load_state_dict(state)
+    np.testing.assert_array_equal(layer.weight.data, before["weight"])
+    # a float of another precision is converted, as PyTorch does
+    layer.load_state_dict({k: v.astype(np.float64) for k, v in before.items()})
+    assert layer.weight.data.dtype == np.float32

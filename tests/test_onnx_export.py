@@ -19,7 +19,7 @@ from cnnumpy.models.lenet import LENET5_C3_TABLE
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from cnnumpy.onnx import ExportError, export  # noqa: E402
+from cnnumpy.onnx import ExportError, export, load  # noqa: E402
 
 RTOL = 1e-5  # float32, relative to the largest output
 # Every operator an export may use: the standard (default-domain) set, nothing custom.
@@ -178,6 +178,19 @@ def test_lenet5_maps_its_special_layers_to_standard_ops():
     assert weights["s2.weight"].shape == (6, 1, 1)
     np.testing.assert_array_equal(weights["s2.weight"].ravel(), model.s2.weight.data)
     np.testing.assert_array_equal(weights["output.weight"], model.output.weight.data)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet20", "alexnet", "googlenet"])
+def test_an_imported_model_exports_again_under_the_same_names(name):
+    """``load`` then ``export``: the nn.Graph's nodes go back to the operators they came from."""
+    model, shape = zoo_model(name)
+    x = np.random.default_rng(2).standard_normal((3, *shape)).astype(np.float32)
+    first = export(model, x[:1])
+    again = export(load(first), x[:1])
+    assert sorted(t.name for t in again.graph.initializer) == sorted(
+        t.name for t in first.graph.initializer
+    )
+    assert_close(model(x), run_ort(again, x), rtol=RTOL, name=f"{name} exported twice")
 
 
 def test_float64_models_export_as_double(tmp_path):

@@ -8,6 +8,7 @@ numerical gradients; the Graph keeps the module contract; unsupported files are 
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 
@@ -121,8 +122,10 @@ def _lenet5_modern() -> T.Module:
 
 
 def _googlenet_like() -> T.Module:
-    return T.Sequential(T.Conv2d(3, 4, 3, padding=1), T.ReLU(), Inception(4), T.ReLU(),
-                        Inception(8), T.AdaptiveAvgPool2d(1), T.Flatten(), T.Linear(8, 10))  # fmt: skip
+    return T.Sequential(
+        T.Conv2d(3, 4, 3, padding=1), T.ReLU(), Inception(4), T.ReLU(), Inception(8),
+        T.AdaptiveAvgPool2d(1), T.Flatten(), T.Linear(8, 10),
+    )  # fmt: skip
 
 
 TWINS = {  # name: (builder, input shape)
@@ -195,6 +198,7 @@ def test_an_imported_model_trains_like_its_twin(twins):
     y = np.array([0, 3, 3, 9])
     ours, theirs = optim.SGD(model.parameters(), lr=0.1), torch.optim.SGD(net.parameters(), 0.1)
     loss, torch_loss = nn.CrossEntropyLoss(), T.CrossEntropyLoss()
+    theirs.zero_grad()  # the twin is shared with the tests before
     for _ in range(2):
         value = loss(model(x), y)
         model.backward(loss.backward())
@@ -219,6 +223,18 @@ def test_an_imported_model_gradchecks_and_summarises(twins):
     convs = [r for r in rows if r.kind == "Conv2d"]
     assert [r.name for r in convs[:2]] == ["0", "2.b1.0"]
     assert sum(r.parameters for r in rows) == sum(p.data.size for p in model.parameters())
+
+
+def test_an_imported_torch_model_exports_again(twins):
+    """PyTorch's LRN arithmetic, its shape computations and its layers, written back by
+    ``export`` and run in ONNX Runtime, give PyTorch's outputs for any batch size."""
+    net, proto, shape = twins["alexnet-like"]
+    net = copy.deepcopy(net).float().eval()
+    again = export(load(proto), np.zeros((1, *shape), np.float32))
+    session = ort.InferenceSession(again.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((3, *shape)).astype(np.float32)
+    expected = net(torch.tensor(x)).detach().numpy()
+    assert_close(session.run(None, {"input": x})[0], expected, rtol=1e-5, name="output")
 
 
 # ---------------------------------------------------------------- one operator at a time
@@ -250,7 +266,8 @@ OPS = {
     "ConvTranspose": ("ConvTranspose", {"x": (2, 4, 3, 3)}, {"w": w(4, 3, 3, 3), "b": w(6)},
                       {"group": 2, "strides": [2, 2], "pads": [1, 1, 1, 1],
                        "output_padding": [1, 1]}),
-    "Conv-same-even": ("Conv", {"x": (2, 2, 5, 5)}, {"w": w(3, 2, 2, 2)}, {"auto_pad": "SAME_UPPER"}),
+    "Conv-same-even": ("Conv", {"x": (2, 2, 5, 5)}, {"w": w(3, 2, 2, 2)},
+                       {"auto_pad": "SAME_UPPER"}),
     "Gemm-transposed": ("Gemm", {"x": (3, 4)}, {"B": w(4, 5), "C": w(1, 5)},
                         {"alpha": 0.5, "beta": 2.0}),
     "MatMul-weight": ("MatMul", {"x": (3, 4)}, {"W": w(4, 5)}, {}),
@@ -262,7 +279,8 @@ OPS = {
     "Softmax": ("Softmax", {"x": (2, 3, 4)}, {}, {"axis": 1}),
     "LogSoftmax": ("LogSoftmax", {"x": (3, 5)}, {}, {}),
     "BatchNorm-2d": ("BatchNormalization", {"x": (4, 3)},
-                     {"s": w(3), "b": w(3, seed=1), "m": w(3, seed=2), "v": w(3, positive=True)}, {}),
+                     {"s": w(3), "b": w(3, seed=1), "m": w(3, seed=2),
+                      "v": w(3, positive=True)}, {}),
     "AveragePool-3d": ("AveragePool", {"x": (2, 1, 4, 3, 3)}, {},
                        {"kernel_shape": [3, 1, 1], "pads": [1, 0, 0, 1, 0, 0],
                         "count_include_pad": 1}),
@@ -310,11 +328,33 @@ def test_each_operator_matches_onnxruntime_and_numerical_gradients(case):
     model.zero_grad()
     dxs = model.backward(dout)
     dxs = dxs if isinstance(dxs, tuple) else (dxs,)
-    arrays = [*zip(inputs, xs), *((k, p.data) for k, p in model.named_parameters())]
+    arrays = [*zip(inputs, xs, strict=True), *((k, p.data) for k, p in model.named_parameters())]
     analytic = [*dxs, *(p.grad for p in model.parameters())]
     for (name, array), grad in zip(arrays, analytic, strict=True):
         numeric = numerical_gradient_array(lambda: model(*xs), array, dout)
         assert_close(grad, numeric, rtol=1e-7, atol=1e-9, name=f"{case} d{name}")
+
+
+def test_weights_copied_by_identity_nodes_are_weights_of_their_own():
+    """PyTorch's TorchScript exporter stores equal tensors once (a fresh batch norm's bias
+    and running mean are both zeros) and copies them with Identity nodes."""
+    nodes = [helper.make_node("Identity", ["bn.bias"], ["bn.running_mean"]),
+             helper.make_node("Identity", ["bn.weight"], ["bn.running_var"]),
+             helper.make_node("BatchNormalization", ["x", "bn.weight", "bn.bias",
+                                                     "bn.running_mean", "bn.running_var"],
+                              ["y"])]  # fmt: skip
+    inits = [onnx.numpy_helper.from_array(w(3, positive=True), "bn.weight"),
+             onnx.numpy_helper.from_array(w(3, seed=1), "bn.bias")]  # fmt: skip
+    x_info, y_info = (helper.make_tensor_value_info(n, TP.FLOAT, [2, 3]) for n in "xy")
+    graph = helper.make_graph(nodes, "bn", [x_info], [y_info], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model = load(proto)
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert_close(model(x), session.run(None, {"x": x})[0], rtol=1e-5, name="output")
+    assert isinstance(model.bn, nn.BatchNorm1d)
+    model.bn.running_mean += 1.0  # a copy: the bias stays as it was
+    np.testing.assert_array_equal(model.bn.bias.data, w(3, seed=1))
 
 
 def test_an_even_onnx_lrn_follows_the_onnx_definition():
@@ -413,8 +453,8 @@ def test_unsupported_operators_are_listed_with_their_nodes():
              helper.make_node("Gelu", ["c"], ["d"], name="gelu", domain="com.example")]  # fmt: skip
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TP.FLOAT, [1, 2])],
                               [helper.make_tensor_value_info("d", TP.FLOAT, [1, 2])])  # fmt: skip
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                    helper.make_opsetid("com.example", 1)])  # fmt: skip
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)]
+    proto = helper.make_model(graph, opset_imports=opsets)
     with pytest.raises(UnsupportedOperatorError) as info:
         load(proto)
     message = str(info.value)

@@ -35,6 +35,8 @@ from cnnumpy.inspect import numerical_gradient
 
 
 class Native(NamedTuple):
+    """A layer PyTorch lacks: our layer's builder and its float64 reference."""
+
     ours: Callable[[type], nn.Module]
     forward: Callable[..., np.ndarray]  # float64 reference: (x, *params) -> out, or (x, y) -> loss
     backward: Callable[..., tuple] | None  # (dout, x, *params) -> (dx, *grads); None: numerical

@@ -105,6 +105,27 @@ def test_early_stopping_on_a_fake_validation_curve(data):
     assert solver.stopped_early and solver.best_epoch == 2 and solver.best_val_acc == 0.6
 
 
+def test_a_larger_patience_continues_an_early_stopped_run(data, tmp_path):
+    def solver(patience, curve, resume=False):
+        model = mlp()
+        opt = optim.SGD(model.parameters(), lr=0.01)
+        return Solver(model, nn.CrossEntropyLoss(), opt, data.train, data.val, epochs=6,
+                      patience=patience, progress=False, checkpoint_dir=tmp_path, resume=resume,
+                      callbacks=[ScriptedValAcc(curve)])  # fmt: skip
+
+    first = solver(1, [0.5, 0.6, 0.55])
+    first.train()
+    assert first.stopped_early and first.epoch == 3
+    again = solver(3, [0.58, 0.9, 0.95], resume=True)
+    assert again.stopped_early, "the restored run is still stopped"
+    assert again.record_changes([("patience", 1, 3)]) == [
+        {"epoch": 4, "option": "patience", "from": 1, "to": 3}
+    ]
+    history = again.train()
+    assert history["val_acc"] == [0.5, 0.6, 0.55, 0.58, 0.9, 0.95] and not again.stopped_early
+    assert load_checkpoint(tmp_path / "last.npz")["extra"]["changes"][0]["to"] == 3
+
+
 def test_early_stopping_when_nothing_changes(data):
     solver = make_solver(data, lr=0.0, epochs=10, patience=2)
     history = solver.train()
@@ -256,33 +277,35 @@ def uninterrupted(tmp_path_factory) -> dict[str, np.ndarray]:
         return dict(npz)
 
 
-KILLS = {
-    "mid-epoch": ["--hang-at", "2:17"],
-    "last.npz-before-replace": ["--hang-in", "last.npz:3:replace"],
-    "first-last.npz-half-written": ["--hang-in", "last.npz:1:partial"],
-    "best.npz-before-fsync": ["--hang-in", "best.npz:2:fsync"],
-    "history.json-before-dir-fsync": ["--hang-in", "history.json:2:dir"],
-    "metrics.jsonl-line-before-fsync": ["--hang-in", "metrics.jsonl:3:fsync"],
-}
+KILLS = {  # each run SIGKILLed as it lists; all but the first are resumed runs
+    "mid-epoch": [["--hang-at", "2:17"]],
+    "last.npz-before-replace": [["--hang-in", "last.npz:3:replace"]],
+    "first-last.npz-half-written": [["--hang-in", "last.npz:1:partial"]],
+    "best.npz-before-fsync-then-history.json-after-replace": [
+        ["--hang-in", "best.npz:2:fsync"], ["--hang-in", "history.json:3:dir"]
+    ],
+    "metrics.jsonl-line-before-fsync-then-mid-epoch": [
+        ["--hang-in", "metrics.jsonl:2:fsync"], ["--hang-at", "3:5"]
+    ],
+}  # fmt: skip
 
 
-@pytest.mark.parametrize("kill", KILLS.values(), ids=KILLS.keys())
-def test_sigkill_then_resume_is_bit_identical(tmp_path, uninterrupted, kill):
-    """Killed mid-epoch or at any moment of any file's write, the run resumes to the weights,
-    optimiser, history and metrics of the uninterrupted one."""
+@pytest.mark.parametrize("kills", KILLS.values(), ids=KILLS.keys())
+def test_sigkill_then_resume_is_bit_identical(tmp_path, uninterrupted, kills):
+    """Killed mid-epoch or at any moment of any file's write, once or twice, the run resumes
+    to the weights, optimiser, history and metrics of the uninterrupted one."""
     out = tmp_path / "out.npz"
-    assert run_script(tmp_path, out, *kill) is None, "the script was not killed"
+    for i, kill in enumerate(kills):
+        resume = ["--resume"] if i else []
+        assert run_script(tmp_path, out, *resume, *kill) is None, f"not killed: {kill}"
+        written, epoch, stage = kill[1].split(":") if kill[0] == "--hang-in" else (None,) * 3
+        if stage in ("partial", "replace"):
+            assert list(tmp_path.glob(f".{written}.*.tmp")), "the write leaves a temporary file"
+        if (written, epoch) == ("last.npz", "1"):  # killed in the first write of last.npz
+            assert not (tmp_path / "last.npz").exists()
+            # best.npz holds the whole state of epoch 1, as the command line's message says
+            shutil.copy(tmp_path / "best.npz", tmp_path / "last.npz")
     assert not out.exists()
-    written, epoch, stage = kill[1].split(":") if kill[0] == "--hang-in" else (None, None, None)
-    if stage in ("partial", "replace"):
-        assert list(tmp_path.glob(f".{written}.*.tmp")), "the write leaves a temporary file"
-    if (written, epoch) == (
-        "last.npz",
-        "1",
-    ):  # killed in the first write of last.npz: there is none
-        assert not (tmp_path / "last.npz").exists()
-        # best.npz holds the whole state of epoch 1, as the command line's message says
-        shutil.copy(tmp_path / "best.npz", tmp_path / "last.npz")
     assert run_script(tmp_path, out, "--resume") is not None
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
     with np.load(out) as npz:

@@ -61,6 +61,9 @@ class Recorder(Callback):
     def on_train_end(self):
         self.calls.append(f"{self.name}train_end")
 
+    def on_exception(self, error):
+        self.calls.append(f"{self.name}exception {type(error).__name__}")
+
 
 def test_a_callback_sees_the_moments_in_order():
     calls = []
@@ -112,6 +115,28 @@ def test_a_callback_stops_training_after_a_batch_or_an_epoch():
     trainer.fit()
     assert trainer.epoch == 3 and len(trainer.history["loss"]) == 9
     assert trainer.fit() and trainer.epoch == 3, "a stopped run stays stopped"
+
+
+class InterruptAt(Callback):
+    """Raises KeyboardInterrupt after a mini-batch, as Ctrl-C would; records where it was."""
+
+    def __init__(self, epoch: int, batch: int) -> None:
+        self.at, self.seen = (epoch, batch), None
+
+    def on_train_batch_end(self, batch, logs):
+        if (self.trainer.epoch + 1, batch) == self.at:
+            self.seen = (self.trainer.epoch, self.trainer.batch)
+            raise KeyboardInterrupt
+
+
+def test_an_exception_calls_on_exception_not_on_train_end():
+    calls, stop = [], InterruptAt(2, 2)
+    trainer = trainer_for(*tiny_net(), epochs=3, callbacks=[stop, Recorder(calls)])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    assert calls[-2:] == ["batch 1 size 4", "exception KeyboardInterrupt"]
+    assert stop.seen == (1, 2), "epochs done, and the batch in progress"
+    assert trainer.model[1].input_grad, "the model is put back as it was"
 
 
 def test_the_loop_is_the_plain_one_written_out():

@@ -10,9 +10,21 @@ import argparse
 import sys
 
 from .. import __version__
-from . import bench, evaluate, experiment, export, gradcheck, show_data, summary, train, visualize
+from . import (
+    bench,
+    docs,
+    evaluate,
+    experiment,
+    export,
+    gradcheck,
+    show_data,
+    summary,
+    train,
+    visualize,
+)
 
-COMMANDS = [train, evaluate, summary, gradcheck, show_data, visualize, experiment, bench, export]
+COMMANDS = [train, evaluate, summary, gradcheck, show_data, visualize, experiment, bench, export,
+            docs]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,7 +26,7 @@ from ..data import Dataset, Normalization, normalize
 from ..models import MODELS
 from ..solver import Solver
 from ..train import run_dir
-from ..train.errors import DivergenceError, ResumeError, RunWriteError
+from ..train.errors import DivergenceError, ResumeError, RunDirectoryError, RunWriteError
 from ..train.factory import criterion_for, default_lr, make_optimizer, make_scheduler
 from ..train.resume import flag, merge_settings
 from ._common import load_data, make_augment
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         solver = _set_up(plan, data, train, args)
     except BaseException:
         if plan.created:  # leave no empty directory behind a run that never started
-            _remove_if_empty(plan.out)
+            run_dir.remove_if_empty(plan.out)
         raise
     return _train_and_report(plan, solver, data, args)
 
@@ -86,11 +86,18 @@ def plan_run(args: argparse.Namespace) -> Plan:
     else:
         settings = {**DEFAULTS, **given}
         check_model_options(settings["model"], settings["model_options"])
-        name = f"{settings['model']}-{settings['dataset']}"
-        out = args.out if args.out is not None else run_dir.fresh_run_dir(RUNS, name)
-        if args.out is not None and not args.overwrite:
-            run_dir.refuse_other_run(out)
-        plan = Plan(out, settings, resume=False, created=run_dir.prepare(out))
+        if args.out is None:
+            out = run_dir.fresh_run_dir(RUNS, f"{settings['model']}-{settings['dataset']}")
+            plan = Plan(out, settings, resume=False, created=True)
+            try:
+                run_dir.prepare(out)
+            except RunDirectoryError:
+                run_dir.remove_if_empty(out)
+                raise
+        else:
+            if not args.overwrite:
+                run_dir.refuse_other_run(args.out)
+            plan = Plan(args.out, settings, resume=False, created=run_dir.prepare(args.out))
     s = plan.settings
     s["lr"] = default_lr(s["optimizer"]) if s["lr"] is None else s["lr"]
     s["data_dir"] = data_dir_for(s["dataset"], s["data_dir"])
@@ -183,13 +190,6 @@ def _checkpoint_bytes(model: Any, optimizer: Any) -> int:
     return 2 * weights + sum(np.asarray(v).nbytes for v in optimizer.state_dict().values())
 
 
-def _remove_if_empty(directory: Path) -> None:
-    try:
-        directory.rmdir()
-    except OSError:
-        pass
-
-
 # -- training and after -------------------------------------------------------------------------
 def _train_and_report(plan: Plan, solver: Solver, data: Dataset, args: argparse.Namespace) -> int:
     t = solver.trainer
@@ -246,13 +246,12 @@ def _interrupted(plan: Plan, solver: Solver, args: argparse.Namespace) -> tuple[
 
 def _way_on(err: Exception, plan: Plan, solver: Solver, args: argparse.Namespace) -> str:
     """The command that continues after a divergence or a failed write."""
-    t, smaller = solver.trainer, f"--lr {plan.settings['lr'] / 10:g}"
+    t, smaller = solver.trainer, f"{plan.settings['lr'] / 10:g}"
     if isinstance(err, DivergenceError):
         if t.last_checkpoint is None:
-            return (
-                f"to start again with smaller steps: {_restart_command(args, plan.out)} {smaller}"
-            )
-        return f"to continue with smaller steps: {_resume_command(plan, args)} {smaller}"
+            command = _restart_command(args, plan.out, {"--lr": smaller})
+            return f"to start again with smaller steps: {command}"
+        return f"to continue with smaller steps: {_resume_command(plan, args)} --lr {smaller}"
     if t.last_checkpoint is None:
         return f"once the problem is fixed, start again: {_restart_command(args, plan.out)}"
     return f"once the problem is fixed, continue: {_resume_command(plan, args)}"

@@ -41,8 +41,8 @@ class Dataset:
                 )
             if labels.size and not 0 <= labels.min() <= labels.max() < len(self.classes):
                 raise ValueError(
-                    f"{self.name} {part} labels must lie in [0, {len(self.classes)}) (one per "
-                    f"class), got values from {labels.min()} to {labels.max()}"
+                    f"{self.name} {part} labels fall outside [0, {len(self.classes)}), one per "
+                    f"class: got values from {labels.min()} to {labels.max()}"
                 )
             shapes.add(images.shape[1:])
         if len(shapes) != 1:

@@ -6,8 +6,9 @@ array arguments. Losses are ``NAME_loss(scores, y) -> (loss, dscores)``. Where t
 is not itself obviously the formula, ``NAME_forward_naive``/``NAME_backward_naive`` are plain
 loops over it: they document the maths and the tests compare against them.
 
-Every kernel takes an empty batch (``N = 0``) as PyTorch does, returning at once: an empty
-output, an empty ``dx`` and zero parameter gradients (a loss: NaN and an empty gradient).
+Every kernel takes an empty batch (``N = 0``) as PyTorch does: an empty output, an empty
+``dx`` and zero parameter gradients (a loss: NaN and an empty gradient). Where the general
+code cannot (chunked loops, reductions), an early return handles it, outside the hot path.
 Inputs may be any NumPy views; results are new arrays in the input's dtype.
 """
 

@@ -38,9 +38,11 @@ def state_dict(module: Module) -> dict[str, np.ndarray]:
 def load_state_dict(module: Module, state: dict[str, np.ndarray], strict: bool = True) -> None:
     """Copy ``state`` into the module's parameters and buffers, keeping their dtypes.
 
-    Missing keys, unexpected keys (both only with ``strict=True``) and shape mismatches are
-    reported together in one ValueError, and nothing is changed unless everything fits.
-    Parameters are written in place, so an optimiser holding them stays valid.
+    Missing keys, unexpected keys (both only with ``strict=True``), shape mismatches and values
+    of another kind (integers for float weights, floats for an integer counter, objects) are
+    reported together in one ValueError, and nothing is changed unless everything fits. A float
+    of another precision is converted, as PyTorch's ``load_state_dict`` does. Parameters are
+    written in place, so an optimiser holding them stays valid.
     """
     slots = {key: (owner, attr) for key, owner, attr in state_slots(module)}
     problems = []
@@ -58,6 +60,13 @@ def load_state_dict(module: Module, state: dict[str, np.ndarray], strict: bool =
     ]
     if wrong:
         problems.append("shape mismatches: " + "; ".join(wrong))
+    kinds = [
+        f"{k} (checkpoint {np.asarray(state[k]).dtype}, model {_array(*slots[k]).dtype})"
+        for k in slots
+        if k in state and not _same_kind(np.asarray(state[k]).dtype, _array(*slots[k]).dtype)
+    ]
+    if kinds:
+        problems.append("values of another kind, never cast: " + "; ".join(kinds))
     if problems:
         name = type(module).__name__
         raise ValueError(f"state dict does not fit {name}: " + " | ".join(problems))
@@ -69,6 +78,11 @@ def load_state_dict(module: Module, state: dict[str, np.ndarray], strict: bool =
             np.copyto(value.data, np.asarray(state[key]), casting="unsafe")
         else:
             setattr(owner, attr, np.array(state[key], dtype=value.dtype))
+
+
+def _same_kind(given: np.dtype, wanted: np.dtype) -> bool:
+    """Floats for floats, integers for integers: a change of precision only."""
+    return given.kind == wanted.kind or {given.kind, wanted.kind} <= {"i", "u"}
 
 
 def cast(module: Module, dtype: type | np.dtype) -> None:

@@ -18,90 +18,18 @@ is run through the model once to learn every layer's input shape.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from ..nn.graph import Graph
 from ..nn.module import Module
 from ._proto import FLOAT_TYPES, OPSET, require_onnx, tensor_type
-
-Converter = Callable[["OnnxBuilder", Any, str, str], str]
-
-
-class ExportError(ValueError):
-    """A model that cannot be written as ONNX; the message names the layer and its class."""
-
-
-class OnnxBuilder:
-    """Collects the nodes and initializers of one graph; converters call its methods.
-
-    ``emit(module, name, x)`` converts ``module`` (dotted name ``name``) applied to the tensor
-    named ``x`` and returns the name of its output tensor.
-    """
-
-    def __init__(self, dtype: np.dtype, shapes: dict[int, tuple[int, ...]], table: dict) -> None:
-        self.onnx = require_onnx()
-        self.dtype, self.shapes, self.table = np.dtype(dtype), shapes, table
-        self.nodes: list = []
-        self.initializers: list = []
-        self._names: set[str] = set()
-
-    def fresh(self, base: str) -> str:
-        """A tensor or node name not used yet, ``base`` itself when free."""
-        name, i = base, 1
-        while name in self._names:
-            name, i = f"{base}_{i}", i + 1
-        self._names.add(name)
-        return name
-
-    def node(self, op: str, inputs: list[str], base: str, **attrs: Any) -> str:
-        """Add one ``op`` node; returns its output's name (``base/op``, made unique)."""
-        out = self.fresh(f"{base}/{op}" if base else op)
-        self.nodes.append(self.onnx.helper.make_node(op, inputs, [out], name=out, **attrs))
-        return out
-
-    def parameter(self, key: str, array: np.ndarray) -> str:
-        """An initializer named ``key`` (a ``state_dict`` key) holding ``array``."""
-        if key in self._names:
-            raise ExportError(f"two tensors would be named {key!r}")
-        self._names.add(key)
-        value = np.asarray(array, dtype=self.dtype)
-        self.initializers.append(self.onnx.numpy_helper.from_array(value, key))
-        return key
-
-    def constant(self, value: Any, base: str, dtype: type | np.dtype | None = None) -> str:
-        """A ``Constant`` node holding ``value`` (in the model's float type unless ``dtype``)."""
-        array = np.asarray(value, dtype=self.dtype if dtype is None else dtype)
-        out = self.fresh(f"{base}/const" if base else "const")
-        tensor = self.onnx.numpy_helper.from_array(array, out)
-        self.nodes.append(self.onnx.helper.make_node("Constant", [], [out], name=out, value=tensor))
-        return out
-
-    def ints(self, values: list[int], base: str) -> str:
-        """An int64 ``Constant`` (pads, axes, slice bounds)."""
-        return self.constant(np.array(values, dtype=np.int64), base, np.int64)
-
-    def input_shape(self, module: Module) -> tuple[int, ...]:
-        """The shape of ``module``'s input in the example run."""
-        return self.shapes[id(module)]
-
-    def emit(self, module: Module, name: str, x: str) -> str:
-        return converter_for(module, name, self.table)(self, module, name, x)
-
-
-def converter_for(module: Module, name: str, table: dict[type, Converter]) -> Converter:
-    """The converter of ``module``'s class, or of a base class whose ``forward`` it keeps
-    (``LeNet5`` is exported as the ``Sequential`` it is); else an ExportError naming it."""
-    cls = type(module)
-    for base in cls.__mro__:
-        if base in table and (base is cls or cls.forward is base.forward):
-            return table[base]
-    raise ExportError(
-        f"cannot export {name or '<model>'!r} ({cls.__name__}): no ONNX mapping for "
-        f"{cls.__module__}.{cls.__qualname__}; exportable layers: "
-        + ", ".join(sorted({t.__name__ for t in table}))
-    )
+from .builder import Converter, ExportError, OnnxBuilder, converter_for
+from .ops_export import EXPORTERS
+from .ops_export_composite import COMPOSITE_EXPORTERS
+from .ops_export_graph import graph
 
 
 def _record_input_shapes(model: Module, x: np.ndarray) -> tuple[dict[int, tuple], np.ndarray]:
@@ -143,11 +71,39 @@ def export(
     ExportError (a ValueError) naming the first layer that has no ONNX mapping, and
     ``onnx.checker.ValidationError`` if the result is not valid ONNX (a bug).
     """
-    from .ops_export import EXPORTERS
-    from .ops_export_composite import COMPOSITE_EXPORTERS
-
     onnx = require_onnx()
     x = np.asarray(example_input)
+    _check_arguments(model, x, opset)
+    table = _exporters()
+    converter_for(model, "", table)  # an unexportable model fails before it is run
+    shapes, out = _record_input_shapes(model, x)
+    builder = OnnxBuilder(x.dtype, shapes, table, opset)
+    builder.fresh(input_name)  # reserved: no node may name its output so
+    last = builder.emit(model, "", input_name)
+    if last == input_name:  # a model that passes its input through
+        last = builder.node("Identity", [input_name], "")
+    for node in builder.nodes:  # the last tensor takes the output's name
+        node.output[:] = [output_name if o == last else o for o in node.output]
+    helper = onnx.helper
+    dtype = tensor_type(x.dtype)
+    graph = helper.make_graph(
+        builder.nodes, type(model).__name__,
+        [helper.make_tensor_value_info(input_name, dtype, ["N", *x.shape[1:]])],
+        [helper.make_tensor_value_info(output_name, dtype, ["N", *np.shape(out)[1:]])],
+        initializer=builder.initializers,
+    )  # fmt: skip
+    opsets = [helper.make_opsetid("", opset)]
+    proto = helper.make_model(graph, opset_imports=opsets, producer_name="cnnumpy")
+    # The oldest IR version the opset allows, so that older runtimes read the file too.
+    proto.ir_version = helper.find_min_ir_version_for(opsets)
+    helper.set_model_props(proto, {str(k): str(v) for k, v in (metadata or {}).items()})
+    onnx.checker.check_model(proto, full_check=True)
+    if path is not None:
+        onnx.save(proto, os.fspath(path))
+    return proto
+
+
+def _check_arguments(model: Module, x: np.ndarray, opset: int) -> None:
     if x.dtype.type not in FLOAT_TYPES:
         raise ExportError(f"example_input must be float32 or float64, got {x.dtype}")
     dtypes = {p.dtype for p in model.parameters()}
@@ -155,29 +111,8 @@ def export(
         raise ExportError(f"example_input is {x.dtype} but the parameters are {sorted(dtypes)}")
     if opset < OPSET:
         raise ExportError(f"opset must be {OPSET} or newer, got {opset}")
-    table = {**EXPORTERS, **COMPOSITE_EXPORTERS}
-    converter_for(model, "", table)  # an unexportable model fails before it is run
-    shapes, out = _record_input_shapes(model, x)
-    builder = OnnxBuilder(x.dtype, shapes, table)
-    builder._names.add(input_name)
-    last = builder.emit(model, "", input_name)
-    if last == input_name:  # a model that passes its input through
-        last = builder.node("Identity", [input_name], "")
-    for node in builder.nodes:  # the last tensor takes the output's name
-        node.output[:] = [output_name if o == last else o for o in node.output]
-    helper = onnx.helper
-    graph = helper.make_graph(
-        builder.nodes, type(model).__name__,
-        [helper.make_tensor_value_info(input_name, tensor_type(x.dtype), ["N", *x.shape[1:]])],
-        [helper.make_tensor_value_info(output_name, tensor_type(x.dtype),
-                                       ["N", *np.shape(out)[1:]])],
-        initializer=builder.initializers,
-    )  # fmt: skip
-    proto = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="cnnumpy"
-    )
-    helper.set_model_props(proto, {str(k): str(v) for k, v in (metadata or {}).items()})
-    onnx.checker.check_model(proto, full_check=True)
-    if path is not None:
-        onnx.save(proto, os.fspath(path))
-    return proto
+
+
+def _exporters() -> dict[type, Converter]:
+    """Every converter by class."""
+    return {**EXPORTERS, **COMPOSITE_EXPORTERS, Graph: graph}

@@ -6,7 +6,9 @@ file's order, which ONNX requires to be topological. ``Constant`` nodes become t
 constants. An initializer that a layer reads as its weight becomes that layer's parameter,
 and the layer is named after it (``features.0.weight`` makes a ``Conv2d`` named
 ``features.0``, so ``state_dict`` keys are the file's names); any other floating initializer
-becomes a parameter of the graph under its own name.
+becomes a parameter of the graph under its own name. A tensor operator that reads only
+constants (shape arithmetic, the zero bias PyTorch computes for a convolution without one) is
+evaluated once, here, and becomes a constant.
 
 Anything outside the tables is refused up front with one UnsupportedOperatorError that lists
 every unsupported operator and the nodes where it occurs.
@@ -44,19 +46,7 @@ def load(source: str | os.PathLike | Any, *, dtype: type | np.dtype | None = Non
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 1)
     inferred = onnx.shape_inference.infer_shapes(proto)
     ctx = ImportContext(onnx, graph, opset, *_tensor_info(onnx, inferred.graph))
-    consumed = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
-    converted: list[tuple[Any, Converted]] = []
-    for node in graph.node:
-        if node.op_type == "Constant":
-            ctx.constants[node.output[0]] = _constant_value(ctx, node)
-            continue
-        extra = [o for o in node.output[1:] if o and o in consumed]
-        if extra:
-            raise ctx.error(node, f"only its first output is supported, {extra} are read")
-        result = IMPORTERS[node.op_type](ctx, node)
-        if node.op_type in TENSOR_IMPORTERS and _fold(ctx, node, result):
-            continue
-        converted.append((node, result))
+    converted = _convert_nodes(ctx, graph)
     parameters, constants = _graph_state(ctx, converted, [o.name for o in graph.output])
     names = _node_names(converted, parameters)
     inputs = [i.name for i in graph.input if i.name not in ctx.initializers]
@@ -70,6 +60,31 @@ def load(source: str | os.PathLike | Any, *, dtype: type | np.dtype | None = Non
     if dtype is not None:
         model.to(dtype)
     return model.eval()
+
+
+def _convert_nodes(ctx: ImportContext, graph: Any) -> list[tuple[Any, Converted]]:
+    """``(node, Converted)`` for every node that stays a node, in the file's order."""
+    consumed = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    converted = []
+    for node in graph.node:
+        if node.op_type == "Constant":
+            ctx.constants[node.output[0]] = _constant_value(ctx, node)
+            continue
+        if node.op_type == "Identity" and node.input[0] in ctx.initializers:
+            # PyTorch's TorchScript exporter stores equal tensors once and copies them with
+            # Identity nodes; each copy is a weight of its own (BN's bias and running mean).
+            value = ctx.initializers[node.input[0]]
+            ctx.initializers[node.output[0]] = value.copy()
+            ctx.ranks[node.output[0]] = value.ndim
+            continue
+        extra = [o for o in node.output[1:] if o and o in consumed]
+        if extra:
+            raise ctx.error(node, f"only its first output is supported, {extra} are read")
+        result = IMPORTERS[node.op_type](ctx, node)
+        if node.op_type in TENSOR_IMPORTERS and _fold(ctx, node, result):
+            continue
+        converted.append((node, result))
+    return converted
 
 
 def _check_supported(graph: Any) -> None:

@@ -34,7 +34,8 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..functional._im2col import resolve_padding
-from .export import ExportError, OnnxBuilder
+from .builder import ExportError, OnnxBuilder
+
 
 def key(name: str, attr: str) -> str:
     """The ``state_dict`` key of attribute ``attr`` of the layer named ``name``."""

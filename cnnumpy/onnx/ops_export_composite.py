@@ -27,7 +27,7 @@ import numpy as np
 from .. import nn
 from ..functional.activation import SCALED_TANH_A, SCALED_TANH_S
 from ..models.blocks import PadShortcut
-from .export import OnnxBuilder
+from .builder import OnnxBuilder
 from .ops_export import key
 
 INT64_MAX = np.iinfo(np.int64).max

@@ -1,5 +1,7 @@
 """Training: the loop (:class:`Trainer`), its callbacks, the registry of random Generators,
-and what is built by name for it (optimisers, schedules, criteria)."""
+what is built by name for it (optimisers, schedules, criteria), and the rules that keep a run's
+files safe: its directory (:mod:`.run_dir`), what resuming may change (:mod:`.resume`), strict
+JSON (:mod:`.strict_json`) and the errors a run stops with (:mod:`.errors`)."""
 
 from .callbacks import (
     PRIORITY_CHECKPOINT,

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..optim.lr_scheduler import LRScheduler
+from .callbacks.early_stopping import EarlyStopping
 from .errors import ResumeError
+from .trainer import Trainer
 
 FIXED = (
     "model", "model_options", "dataset", "seed", "batch_size", "augment", "optimizer",
@@ -85,3 +87,30 @@ def change_lr(optimizer: Any, scheduler: Any, old: float, new: float) -> float:
     if isinstance(scheduler, LRScheduler):
         scheduler.base_lr = float(new)
     return optimizer.lr
+
+
+def apply_changes(
+    trainer: Trainer,
+    changes: list[tuple[str, Any, Any]],
+    scheduler: Any = None,
+    early: EarlyStopping | None = None,
+) -> list[dict[str, Any]]:
+    """Apply the settings a resumed run changes, ``(name, old, new)``, and record each in
+    ``trainer.changes`` (saved with the checkpoints) with the epoch it takes effect in; return
+    the records added.
+
+    The trainer and its callbacks were built with the new values; the checkpoint brought back
+    what depends on the old ones, which is put right here: ``lr`` becomes the base learning
+    rate (:func:`change_lr`, with the run's ``scheduler``), and a run that early stopping had
+    ended continues when the new ``patience`` of ``early`` (None: off) has not run out (for a
+    run that only early stopping stops, as the Solver's).
+    """
+    records = []
+    for name, old, new in changes:
+        if name == "lr":
+            change_lr(trainer.optimizer, scheduler, old, new)
+        if name == "patience":
+            trainer.stop_training = early is not None and early.should_stop()
+        records.append({"epoch": trainer.epoch + 1, "option": name, "from": old, "to": new})
+    trainer.changes.extend(records)
+    return records

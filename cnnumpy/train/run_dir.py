@@ -33,12 +33,21 @@ def run_files(directory: Path) -> list[str]:
 
 
 def fresh_run_dir(root: Path, name: str) -> Path:
-    """``root/name``, or ``root/name-2``, ``-3``, ...: the first that does not exist yet."""
-    candidate, n = root / name, 1
-    while candidate.exists():
-        n += 1
-        candidate = root / f"{name}-{n}"
-    return candidate
+    """``root/name``, or ``root/name-2``, ``-3``, ...: the first that does not exist yet, which
+    is created now (atomically, so two runs started together get two directories)."""
+    n = 1
+    while True:
+        candidate = root / (name if n == 1 else f"{name}-{n}")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            n += 1
+        except OSError as err:
+            raise RunDirectoryError(
+                f"cannot create the run directory {candidate}: {err.strerror or err}"
+            ) from None
 
 
 def latest_run_dir(root: Path, name: str) -> Path | None:
@@ -69,12 +78,20 @@ def prepare(directory: Path) -> bool:
     existed = directory.is_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunDirectoryError(
+            f"cannot create the run directory {directory}: {err.strerror or err}"
+        ) from None
+    try:
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".cnnumpy-probe-") as probe:
             probe.write(b"probe")
             probe.flush()
     except OSError as err:
+        if not existed:
+            remove_if_empty(directory)
         raise RunDirectoryError(
-            f"cannot write into the run directory {directory}: {err.strerror or err}"
+            f"cannot write into the run directory {directory}: creating a file there failed "
+            f"({err.strerror or err})"
         ) from None
     for name in RUN_FILES:
         remove_stale_temporaries(directory / name)
@@ -121,6 +138,14 @@ def resume_checkpoint(directory: Path) -> Path:
         f"--resume: no checkpoint in {directory} (no last.npz): the run stopped before its "
         "first epoch ended. Start it again with --overwrite instead of --resume"
     )
+
+
+def remove_if_empty(directory: Path) -> None:
+    """Remove ``directory`` if it is empty (a run that never started leaves nothing)."""
+    try:
+        directory.rmdir()
+    except OSError:
+        pass
 
 
 def _mb(size: int) -> str:

@@ -82,7 +82,7 @@ print("x:\n", x[0, 0])
 print("out (stride 1, no padding):\n", conv_forward_loops(x, w, b)[0, 0])
 
 # %% [markdown]
-# ## Padding with `np.pad`
+# ## Padding with np.pad
 #
 # Without padding, every $K \times K$ convolution shrinks the image by $K - 1$ pixels, and the
 # border pixels are seen by fewer windows than the centre ones. Padding with $P$ zeros on each
@@ -182,7 +182,7 @@ tiny = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
 cols = im2col_windows(tiny, 3, 3)
 print("cols (9 x 4):\n", cols)
 
-# %%
+# %% tags=["hide-input"]
 fig, (ax_in, ax_cols) = plt.subplots(1, 2, figsize=(7.5, 3.6), width_ratios=[1, 1.1])
 colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
 ax_in.imshow(tiny[0, 0], cmap="Greys", vmin=-8, vmax=30)
@@ -326,7 +326,9 @@ yy, xx = np.mgrid[-13.5:14, -13.5:14]
 ring = ((np.hypot(yy, xx) > 6) & (np.hypot(yy, xx) < 10)).astype(np.float32)
 filters = np.stack([w_edge[0], w_edge[0].transpose(0, 2, 1)]).astype(np.float32)
 edges, _ = cnf.conv2d_forward(ring[None, None], filters, padding=1)
+print("filters:", filters.shape, " feature maps:", edges.shape)
 
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 3, figsize=(8, 2.9))
 panels = [(ring, "input", "Greys"), (edges[0, 0], "horizontal gradient", "RdBu_r"),
           (edges[0, 1], "vertical gradient", "RdBu_r")]

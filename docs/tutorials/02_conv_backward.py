@@ -46,14 +46,14 @@ np.set_printoptions(precision=3, suppress=True, linewidth=110)
 rng = np.random.default_rng(0)
 
 # %% [markdown]
-# ## The bias: a sum of `dout`
+# ## The bias: a sum of dout
 #
 # $\partial\, \mathrm{out}[n, f, i, j] / \partial b_{f'}$ is 1 when $f = f'$ and 0 otherwise,
 # so the bias gradient adds up `dout` over everything but the filter axis:
 #
 # $$ \mathrm{db}_f = \sum_{n, i, j} \mathrm{dout}[n, f, i, j]. $$
 #
-# ## The weights: a correlation of the input with `dout`
+# ## The weights: a correlation of the input with dout
 #
 # $\partial\, \mathrm{out}[n, f, i, j] / \partial w[f, c, p, q] = x_P[n, c, iS + p, jS + q]$, so
 #
@@ -115,6 +115,8 @@ def full_convolution(d, k):
 
 
 by_loops = full_convolution(ones, kernel)
+# The numbers worked out by hand above.
+assert by_loops[0].tolist() == [1, 3, 6, 5, 3] and by_loops[2, 2] == 45
 padded = np.pad(ones, 2)
 rotated = kernel[::-1, ::-1]
 by_correlation, _ = cnf.conv2d_forward(padded[None, None], rotated[None, None])
@@ -128,10 +130,10 @@ print("max difference, correlation with the rotated kernel:",
 print("max difference, conv2d_backward:                    ",
       np.abs(by_backward[0, 0] - by_loops).max())
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 3, figsize=(9, 3.2), width_ratios=[7, 3, 5])
 panels = [(padded, "dout = ones(3, 3), padded by K - 1 = 2"),
-          (rotated, "kernel rotated by 180 degrees"),
+          (rotated, "kernel rotated 180°"),
           (by_loops, "dx: the 5x5 full convolution")]
 for ax, (values, title) in zip(axes, panels, strict=True):
     ax.imshow(values, cmap="Blues", vmin=0, vmax=values.max() * 1.6)
@@ -175,10 +177,11 @@ dxp, _ = cnf.conv2d_forward(np.pad(dout, ((0, 0), (0, 0), (2, 2), (2, 2))), w_ro
 dx_corr = dxp[:, :, 1:-1, 1:-1]
 
 for name, mine, library in [("db", db_sum, db), ("dw", dw_corr, dw), ("dx", dx_corr, dx)]:
-    print(f"{name}: shape {str(library.shape):14} relative error {relative_error(mine, library):.1e}")
+    error = relative_error(mine, library)
+    print(f"{name}: shape {str(library.shape):14} relative error {error:.1e}")
 
 # %% [markdown]
-# ### Stride 2: spread `dout` out first
+# ### Stride 2: spread dout out first
 #
 # At stride 2 an output moves two input pixels per step, so before the full correlation `dout`
 # gets a zero between each pair of its entries (it is "dilated by the stride"). If the stride

@@ -53,7 +53,7 @@ rng = np.random.default_rng(0)
 # For a random upstream gradient `dout`, the backward must return the gradient of the scalar
 # $\sum_i \texttt{dout}_i\, y_i$ with respect to $x$. `numerical_gradient_array` estimates that
 # gradient by central differences, $(g(x + h e_i) - g(x - h e_i)) / 2h$ with $h = 10^{-6}$, one
-# entry at a time. In float64 the two agree to about $10^{-9}$ relative error when the
+# entry at a time. In float64 the two agree to $10^{-9}$ relative error or better when the
 # derivation is right; a wrong factor shows up as an error of order 1. PyTorch computes the
 # same forward and, through autograd, the same gradient, from the same `x` and `dout`.
 #

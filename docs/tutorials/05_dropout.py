@@ -47,7 +47,7 @@ rng = np.random.default_rng(0)
 #
 # | where | the letter | means | $q$ |
 # | --- | --- | --- | --- |
-# | Srivastava et al. (2014), CS231n's `dropout_param['p']` | $p$ | probability of keeping | $p$ |
+# | Srivastava et al. (2014); CS231n's notes and assignments (`dropout_param['p']`) | $p$ | probability of keeping | $p$ |
 # | PyTorch's `F.dropout(x, p)`, `nn.Dropout(p)`; cnnumpy | $p$ | probability of dropping | $1 - p$ |
 #
 # cnnumpy follows PyTorch: `dropout_forward(x, p=0.2)` drops 20% of the units. CS231n's
@@ -69,8 +69,8 @@ for p in (0.2, 0.8):
 # $\mathbb{E}[m_i x_i] = q\,x_i$: on average a unit delivers only a fraction $q$ of its value.
 # The test-time output should equal this average, so one of the two phases has to be scaled.
 #
-# **Original dropout** (Hinton et al. 2012; the form in the papers and in AlexNet) leaves
-# training alone and scales at test time:
+# **Original dropout**, also called classic dropout (Hinton et al. 2012; the form in the papers
+# and in AlexNet), leaves training alone and scales at test time:
 #
 # $$\text{train: } y = m \odot x, \qquad \text{test: } y = q\,x.$$
 #
@@ -97,7 +97,7 @@ K = 40_000
 x = rng.standard_normal(6)
 rows = np.tile(x, (K, 1))
 
-print(f"{'form':9s} {'':10s}" + "".join(f"{v:9.4f}" for v in x))
+print(f"{'form':9s} {'x':10s}" + "".join(f"{v:9.4f}" for v in x))
 averages = {}
 for inverted in (False, True):
     form = "inverted" if inverted else "original"

@@ -59,8 +59,8 @@ rng = np.random.default_rng(0)
 #
 # $\epsilon = 10^{-5}$ keeps the division finite for a constant column. After the third step
 # every column has mean 0 and variance $\sigma^2/(\sigma^2+\epsilon) \approx 1$; the fourth lets
-# the network undo the normalisation if that is what the loss wants ($\gamma = \sigma$,
-# $\beta = \mu$ restores $x$).
+# the network undo the normalisation if that is what the loss wants
+# ($\gamma = \sqrt{\sigma^2 + \epsilon}$, $\beta = \mu$ restores $x$).
 
 # %%
 m, D, eps = 8, 4, 1e-5
@@ -253,7 +253,8 @@ assert np.allclose((dx_compact * xhat).sum(axis=0),
 # Two details are PyTorch's, and cnnumpy follows them:
 #
 # - `momentum` $= \alpha = 0.1$ is the weight of the **new** batch. CS231n's `momentum = 0.9`
-#   is the weight of the old average: the same update, the other way round.
+#   is the weight of the old average: the same update, the other way round (and CS231n
+#   stores the biased variance).
 # - The normalisation uses the biased $\sigma^2_B$ (divided by $m$), but the running average
 #   stores the unbiased $\frac{m}{m-1}\sigma^2_B$ (divided by $m-1$), the estimate of the
 #   population's variance that does not shrink with the batch size.
