@@ -9,6 +9,8 @@
 - ``cn.data``: the data sets, the mini-batch loader and augmentation;
 - ``cn.train``: the ``Trainer`` and its callbacks; ``cn.inspect``: summaries, gradient checks,
   analysis and figures of a model;
+- ``cn.onnx.export`` / ``cn.onnx.load``: models to and from ONNX (the ``onnx`` extra);
+  ``cn.save_weights`` / ``cn.load_weights``: a state dict as safetensors (the ``weights`` extra);
 - ``cn.set_num_threads`` / ``cn.get_num_threads``: the threads of cnnumpy's own kernels.
 """
 

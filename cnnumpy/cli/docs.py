@@ -39,14 +39,28 @@ def register(sub: argparse._SubParsersAction) -> None:
             f"tutorials compare against: {INSTALL_HINT}"
         ),
     )
-    p.add_argument("--serve", action="store_true",
-                   help="serve the site and rebuild it on changes instead of writing it")  # fmt: skip
-    p.add_argument("--dev-addr", default="127.0.0.1:8000",
-                   help="address and port to serve at (default 127.0.0.1:8000)")  # fmt: skip
-    p.add_argument("--site-dir", type=Path, default=None,
-                   help="where to write the site (default: site/ beside mkdocs.yml)")  # fmt: skip
-    p.add_argument("--config-file", type=Path, default=None,
-                   help="the MkDocs configuration (default: the source checkout's mkdocs.yml)")  # fmt: skip
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the site and rebuild it on changes instead of writing it",
+    )
+    p.add_argument(
+        "--dev-addr",
+        default="127.0.0.1:8000",
+        help="address and port to serve at (default 127.0.0.1:8000)",
+    )
+    p.add_argument(
+        "--site-dir",
+        type=Path,
+        default=None,
+        help="where to write the site (default: site/ beside mkdocs.yml)",
+    )
+    p.add_argument(
+        "--config-file",
+        type=Path,
+        default=None,
+        help="the MkDocs configuration (default: the source checkout's mkdocs.yml)",
+    )
     p.set_defaults(func=run)
 
 
@@ -82,11 +96,11 @@ def missing_packages() -> list[str]:
 def run(args: argparse.Namespace) -> int:
     missing = missing_packages()
     if missing:
-        raise ValueError(f"{', '.join(missing)} not installed; install the docs extra: "
-                         f"{INSTALL_HINT}")  # fmt: skip
+        names = ", ".join(missing)
+        raise ValueError(f"{names} not installed; install the docs extra: {INSTALL_HINT}")
     config = find_config(args.config_file)
-    command = [sys.executable, "-m", "mkdocs", "serve" if args.serve else "build", "--strict",
-               "--config-file", str(config)]  # fmt: skip
+    action = "serve" if args.serve else "build"
+    command = [sys.executable, "-m", "mkdocs", action, "--strict", "--config-file", str(config)]
     if args.serve:
         command += ["--dev-addr", args.dev_addr]
     elif args.site_dir is not None:
