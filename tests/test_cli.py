@@ -69,6 +69,9 @@ def test_resume_continues_a_finished_run(trained):
     history = json.loads((cwd / "runs" / "convnet-digits" / "history.json").read_text())
     assert len(history["val_acc"]) == 22
     assert "test accuracy" in proc.stdout
+    assert "run directory: runs/convnet-digits (resumed after epoch 20)" in proc.stdout
+    assert "from epoch 21: --epochs 20 -> 22" in proc.stdout
+    assert history["changes"] == [{"epoch": 21, "option": "epochs", "from": 20, "to": 22}]
 
 
 def test_threads_reach_the_backend(tmp_path, monkeypatch):

@@ -48,6 +48,8 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     if "data_dir" in given:
         given["data_dir"] = str(Path(given["data_dir"]).resolve())
     for name in OFF_WHEN_ZERO:
+        if name in given and not given[name] >= 0:  # NaN too
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0 (0: off), got {given[name]}")
         if given.get(name) == 0:
             given[name] = None
     return given

@@ -25,6 +25,7 @@ RUN_FILES = (
     "last.npz", "best.npz", "history.json", "metrics.jsonl", "result.json", "learning_curves.png",
 )  # fmt: skip
 """What a run writes; a directory holding any of them holds a run."""
+PROBE_PREFIX = ".cnnumpy-probe-"
 
 
 def run_files(directory: Path) -> list[str]:
@@ -83,7 +84,7 @@ def prepare(directory: Path) -> bool:
             f"cannot create the run directory {directory}: {err.strerror or err}"
         ) from None
     try:
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".cnnumpy-probe-") as probe:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=PROBE_PREFIX) as probe:
             probe.write(b"probe")
             probe.flush()
     except OSError as err:
@@ -95,6 +96,8 @@ def prepare(directory: Path) -> bool:
         ) from None
     for name in RUN_FILES:
         remove_stale_temporaries(directory / name)
+    for probe in directory.glob(f"{PROBE_PREFIX}*"):  # left by a run killed while probing
+        probe.unlink(missing_ok=True)
     return not existed
 
 

@@ -223,7 +223,8 @@ assert convT6.shape == x6.shape and err < 1e-12
 #
 # The rotation is there because scattering $w_{u,v}$ forward from $(p,q)$ to $(p+u, q+v)$ is the
 # same as gathering backward from $(i, j)$ at offset $-u$. This is also how the backward of a
-# strided convolution is derived (see `conv2d_backward`'s docstring).
+# strided convolution is derived ([tutorial 2](02_conv_backward.py), and `conv2d_backward`'s
+# docstring).
 
 
 # %%

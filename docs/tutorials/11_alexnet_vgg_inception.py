@@ -192,7 +192,7 @@ for name, ours, arr, ref in [("dx", dx, x, xt), ("dweight", dw, w, wt), ("dbias"
 #
 # VGG uses only $3 \times 3$ convolutions with stride 1 and padding 1. Two of them in a row see a
 # $5 \times 5$ window of the input, three see $7 \times 7$ (each adds $k - 1 = 2$ to the receptive
-# field, tutorial 8). With $C$ channels in and out (no biases), the stacks cost
+# field, [tutorial 8](08_transposed_dilated.py)). With $C$ channels in and out (no biases), the stacks cost
 #
 # $$2 \cdot 3^2 C^2 = 18 C^2 \ \text{ against } \ 5^2 C^2 = 25 C^2, \qquad
 # 3 \cdot 3^2 C^2 = 27 C^2 \ \text{ against } \ 7^2 C^2 = 49 C^2,$$
@@ -217,7 +217,7 @@ assert (three_3x3, one_7x7) == (27 * C**2, 49 * C**2)
 # $5 \times 5$ convolution. Its kernel is
 # $w_\text{eff}[f, c] = \sum_m w_1[m, c] * w_2[f, m]$, where $*$ is the full (true) 2-D
 # convolution: each tap of the first kernel is spread by the second kernel, which is the
-# scattering a transposed convolution does (tutorial 8). So `conv_transpose2d` computes
+# scattering a transposed convolution does ([tutorial 8](08_transposed_dilated.py)). So `conv_transpose2d` computes
 # $w_\text{eff}$ for us, treating the input channels $c$ as a batch. Not every $5 \times 5$
 # convolution can be written this way (it has $25 C^2$ free numbers, the stack $18 C^2$): that
 # is what the saved weights cost, and the ReLU in between gives the stack functions no single

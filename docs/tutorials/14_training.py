@@ -148,11 +148,11 @@ print(f"validation accuracy of the weights left in the model: {acc_now:.1%}")
 # %% [markdown]
 # ## Patience: cnnumpy's rule and the Theano tutorial's
 #
-# The deeplearning.net Theano tutorials (`logistic_sgd.py`, `convolutional_mlp.py`) stop with a
-# different patience rule, counted in mini-batch iterations:
+# The deeplearning.net Theano tutorials (`mlp.py`, and `convolutional_mlp.py` for LeNet) stop
+# with a different patience rule, counted in mini-batch iterations:
 #
 # ```python
-# patience = 10000               # look at this many iterations regardless
+# patience = 10000               # look at this many iterations (mini-batches) regardless
 # patience_increase = 2          # wait this much longer when a new best is found
 # improvement_threshold = 0.995  # a relative improvement of this much is significant
 # ...
