@@ -116,7 +116,14 @@ def _resumed(args: argparse.Namespace, given: dict[str, Any]) -> Plan:
     checkpoint = run_dir.resume_checkpoint(out)
     recorded = recorded_settings(load_checkpoint(checkpoint))
     settings, changes, unrecorded = merge_settings(recorded, given, str(checkpoint))
-    defaulted = [flag(n) for n in unrecorded if n not in given and DEFAULTS[n] is not None]
+    optimizer = settings.get("optimizer", given.get("optimizer"))
+    unused = {"mu"} if optimizer != "sdlm" else set()  # no such hyper-parameter: nothing lost
+    unused |= {"momentum"} if optimizer not in ("sgd", "rmsprop") else set()
+    defaulted = [
+        flag(n)
+        for n in unrecorded
+        if n not in given and n not in unused and DEFAULTS[n] is not None
+    ]
     if defaulted:
         print(f"note: {checkpoint} does not record {', '.join(defaulted)} (an older cnnumpy "
               "wrote it); the defaults are used")  # fmt: skip

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Convolution forward
+# # 1. Convolution forward
 #
 # A convolutional layer slides $F$ small filters over an image and, at every position, takes
 # the dot product of a filter with the patch of the image under it. With an input
@@ -33,6 +33,7 @@
 
 # %%
 import time
+from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -50,7 +51,9 @@ np.set_printoptions(precision=3, suppress=True, linewidth=110)
 # the window under the filter by the filter and add it all up.
 
 # %%
-def conv_forward_loops(x, w, b, stride=1, pad=0):
+def conv_forward_loops(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1, pad: int = 0
+) -> np.ndarray:
     """out[n, f, i, j] = b[f] + sum(x_padded[n, :, window(i, j)] * w[f])."""
     n_images, _, height, width = x.shape
     n_filters, _, kh, kw = w.shape
@@ -107,11 +110,12 @@ print("out (stride 1, P = 1): same size as x\n", conv_forward_loops(x, w, b, pad
 #
 # and the same for $W'$. CS231n's assignment insists that $S$ divide $H + 2P - K$; cnnumpy,
 # like PyTorch, rounds down, so the last rows of the input that no window reaches are left out.
-# With a dilation $D$ (holes between the taps, see tutorial 8) the kernel spans
-# $D(K - 1) + 1$ pixels, which replaces $K$ in the formula.
+# With a dilation $D$ (holes between the taps, see [tutorial 8](08_transposed_dilated.py)) the
+# kernel spans $D(K - 1) + 1$ pixels, which replaces $K$ in the formula.
 
 # %%
-def output_size(size, kernel, stride=1, pad=0):
+def output_size(size: int, kernel: int, stride: int = 1, pad: int = 0) -> int:
+    """H' = 1 + floor((H + 2P - K) / S)."""
     return 1 + (size + 2 * pad - kernel) // stride
 
 
@@ -163,7 +167,7 @@ print("output shape:", ours.shape, " max |ours - naive| =", np.abs(ours - naive)
 # windows, so four columns of nine entries:
 
 # %%
-def im2col_windows(x, kh, kw, stride=1, pad=0):
+def im2col_windows(x: np.ndarray, kh: int, kw: int, stride: int = 1, pad: int = 0) -> np.ndarray:
     """One column per window, in the order (n, i, j); rows in the order (c, p, q)."""
     n_images, channels, height, width = x.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
@@ -240,7 +244,7 @@ print("cols:", cols.shape, " max |im2col - loops| =", np.abs(by_matmul - ours).m
 # transposing copy. Its `im2col` gives exactly our matrix:
 
 # %%
-def im2col_taps(x, kh, kw, stride=1, pad=0):
+def im2col_taps(x: np.ndarray, kh: int, kw: int, stride: int = 1, pad: int = 0) -> np.ndarray:
     """The column matrix by one strided-slice copy per kernel tap."""
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))).transpose(1, 0, 2, 3)
     channels, n_images = xp.shape[:2]
@@ -265,7 +269,8 @@ print("max |library - windows| =", np.abs(library_cols.reshape(cols.shape) - col
 #
 # `cnnumpy.functional.conv2d_forward` is im2col and one matrix product per group, taken over
 # the batch in cache-sized chunks shared between threads. It returns the output and a cache
-# for the backward pass (tutorial 2). PyTorch's `conv2d` computes the same cross-correlation:
+# for the backward pass ([tutorial 2](02_conv_backward.py)). PyTorch's `conv2d` computes the
+# same cross-correlation:
 
 # %%
 fast, cache = cnf.conv2d_forward(x, w, b, stride=2, padding=1)
@@ -299,7 +304,8 @@ wb = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
 bb = np.zeros(8, dtype=np.float32)
 
 
-def seconds(fn, repeat=3):
+def seconds(fn: Callable[[], object], repeat: int = 3) -> float:
+    """The best wall time of ``repeat`` calls of ``fn``."""
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
@@ -319,7 +325,7 @@ print(f"fast:  {t_fast * 1e3:8.2f} ms   ({t_loops / t_fast:,.0f} times faster)")
 # Two hand-made filters on a synthetic $28 \times 28$ image of a ring: the horizontal
 # gradient above and its transpose. Each output is large where the image changes along the
 # filter's direction, positive on one side of an edge and negative on the other, which is what
-# trained first-layer filters tend to look like too (tutorial 10).
+# trained first-layer filters tend to look like too ([tutorial 10](10_lenet5.py)).
 
 # %%
 yy, xx = np.mgrid[-13.5:14, -13.5:14]

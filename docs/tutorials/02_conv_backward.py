@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Convolution backward
+# # 2. Convolution backward
 #
 # The backward pass of a layer receives $\partial L / \partial \mathrm{out}$, the gradient of
 # the loss with respect to the layer's output (`dout`, of the output's shape), and returns the
@@ -103,7 +103,7 @@ kernel = np.arange(1, 10, dtype=np.float64).reshape(3, 3)
 ones = np.ones((3, 3))
 
 
-def full_convolution(d, k):
+def full_convolution(d: np.ndarray, k: np.ndarray) -> np.ndarray:
     """result[y, x] = sum over (p, q) of k[p, q] * d[y - p, x - q], wherever d is defined."""
     kh, kw = k.shape
     result = np.zeros((d.shape[0] + kh - 1, d.shape[1] + kw - 1))
@@ -228,7 +228,7 @@ _, naive_cache = cnf.conv2d_forward_naive(x, w, b, **settings)
 naive_grads = cnf.conv2d_backward_naive(dout, naive_cache)
 
 
-def forward():
+def forward() -> np.ndarray:
     return cnf.conv2d_forward(x, w, b, **settings)[0]
 
 

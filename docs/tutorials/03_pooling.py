@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Pooling
+# # 3. Pooling
 #
 # A pooling layer summarises each window of each channel by one number: its maximum or its
 # mean. It has no weights (LeNet-5's subsampling, at the end of this page, has two per
@@ -82,13 +82,15 @@ print("dx: dout at each block's maximum, zero elsewhere\n", dx[0, 0])
 # change which element is the maximum.
 
 # %%
-def tie_free(shape, gap=0.01):
+def tie_free(shape: tuple[int, ...], gap: float = 0.01) -> np.ndarray:
     """Distinct values gap apart, shuffled: every window has one clear maximum."""
     values = rng.permutation(int(np.prod(shape))) * gap
     return (values - values.mean()).reshape(shape)
 
 
-def check_pooling(forward, backward, forward_naive, torch_op, x, **settings):
+def check_pooling(forward, backward, forward_naive, torch_op, x: np.ndarray, **settings) -> None:
+    """Print how a pooling kernel's output and dx compare with the loop reference, numerical
+    gradients and PyTorch's op (all in float64, on one random dout)."""
     out, cache = forward(x, **settings)
     dout = rng.standard_normal(out.shape)
     dx = backward(dout, cache)
@@ -239,7 +241,7 @@ print("max |layer - a * window sum + b| =", np.abs(out - by_hand).max())
 # pooling: the window sum is $K^2$ times the window mean.
 
 # %%
-def forward():
+def forward() -> np.ndarray:
     return cnf.subsampling_forward(x, layer.weight.data, layer.bias.data, kernel_size=2)[0]
 
 
@@ -261,4 +263,4 @@ for name in ours:
           f" max |cnnumpy - PyTorch| = {np.abs(ours[name] - theirs[name].numpy()).max():.1e}")
 
 # %% [markdown]
-# Next: activations (tutorial 4), the non-linearities between these layers.
+# Next: [activations](04_activations.py), the non-linearities between these layers.

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Gradient checking
+# # 13. Gradient checking
 #
 # Every backward pass in cnnumpy was derived by hand, and a derivation can be wrong in ways
 # that still train (a missing factor of 2 is a different learning rate). The check that needs
@@ -61,9 +61,9 @@ rng = np.random.default_rng(0)
 # for twice the evaluations per entry. There is a second error: $f$ is computed with a
 # relative rounding error of about $\varepsilon$ (machine epsilon, $2.2 \times 10^{-16}$ in
 # float64), and the difference divides it by $h$, adding about $\varepsilon |f| / h$.
-# Shrinking $h$ lowers the first error and raises the second; the best $h$ balances them, near $\varepsilon^{1/2}
-# \approx 10^{-8}$ for the one-sided difference and $\varepsilon^{1/3} \approx 6 \times
-# 10^{-6}$ for the centred one.
+# Shrinking $h$ lowers the first error and raises the second; the best $h$ balances them, near
+# $\varepsilon^{1/2} \approx 10^{-8}$ for the one-sided difference and
+# $\varepsilon^{1/3} \approx 6 \times 10^{-6}$ for the centred one.
 #
 # Measured on $f = \tanh$ at $x = 0.5$, whose derivative is $1 - \tanh^2 x$, over steps from
 # $10^{-1}$ to $10^{-13}$, in float64 and in float32 ($\varepsilon = 1.2 \times 10^{-7}$):
@@ -72,7 +72,8 @@ rng = np.random.default_rng(0)
 steps = np.logspace(-1, -13, 61)
 
 
-def difference_errors(dtype):
+def difference_errors(dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """Errors of the one-sided and centred quotients of tanh at 0.5, one per step."""
     x = dtype(0.5)
     exact = 1.0 - np.tanh(np.float64(0.5)) ** 2
     forward, centred = [], []
@@ -99,7 +100,7 @@ ax.set_xlabel("step h")
 ax.set_ylabel("|difference quotient - f'(x)|")
 ax.set_title("Error of the difference quotients of tanh at x = 0.5")
 ax.invert_xaxis()
-ax.legend(loc="lower left", fontsize=9)
+ax.legend(loc="upper right", fontsize=9)
 ax.grid(alpha=0.3)
 fig.tight_layout()
 plt.show()
@@ -168,7 +169,7 @@ dout = rng.standard_normal(out.shape)
 dx, dw, _ = cnf.conv2d_backward(dout, cache)
 
 
-def conv_dx_unrotated(dout, w):
+def conv_dx_unrotated(dout: np.ndarray, w: np.ndarray) -> np.ndarray:
     """A plausible mistake: dx as the full correlation with w, not with w rotated."""
     padded = np.pad(dout, ((0, 0), (0, 0), (2, 2), (2, 2)))
     full, _ = cnf.conv2d_forward(padded, w.transpose(1, 0, 2, 3))
@@ -213,7 +214,8 @@ v = rng.standard_normal(x_big.shape)
 h = 1e-6
 
 
-def loss_along(t):
+def loss_along(t: float) -> float:
+    """L at x + t v."""
     return np.sum(cnf.conv2d_forward(x_big + t * v, w_big, padding=1)[0] * dout_big)
 
 
