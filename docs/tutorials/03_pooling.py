@@ -150,9 +150,10 @@ check_pooling(cnf.avg_pool2d_forward, cnf.avg_pool2d_backward, cnf.avg_pool2d_fo
               kernel_size=2, stride=2)
 
 # %% [markdown]
-# What the two keep of an image, on a synthetic $28 \times 28$ picture of thin strokes: max
-# pooling keeps a stroke at full strength if it touches the window at all, average pooling
-# dilutes a one-pixel stroke to a quarter of its value.
+# What the two keep of an image, on a synthetic $28 \times 28$ picture of one-pixel strokes:
+# max pooling keeps a stroke at full strength if it touches the window at all; average pooling
+# spreads it over the window, so a straight line (two of the four pixels) comes out at half its
+# value and a diagonal step that clips one pixel at a quarter.
 
 # %%
 canvas = np.zeros((28, 28))
