@@ -87,8 +87,8 @@ def test_inception_small_nets_have_the_counted_cost_and_both_learn(digits, tmp_p
     stem_ma, head_ma = 8 * 8 * 32 * 9, 16 * 2 * 2 * 10
     assert t["direct"]["mult_adds"] == stem_ma + 4 * 4 * 16 * 25 * 32 + head_ma
     assert t["reduced"]["mult_adds"] == stem_ma + 4 * 4 * (8 * 32 + 16 * 25 * 8) + head_ma
-    # at this scale the reduced net learns more slowly (see EXPERIMENTS.md), but both learn:
-    # chance is 10%, and after 3 epochs both are far above it
+    # at this scale the reduced net learns more slowly (see docs/experiments/index.md), but
+    # both learn: chance is 10%, and after 3 epochs both are far above it
     assert t["direct"]["test_acc"] > 0.5 and t["reduced"]["test_acc"] > 0.5
 
 
@@ -212,8 +212,8 @@ def test_dropout_keeps_the_net_from_memorising(mnist, tmp_path):
                   n_test=1000, epochs=20, mc_samples=50)  # fmt: skip
     arms, eq = numbers["arms"], numbers["equivalence"]
     # the test-gap ordering is within the seed-to-seed spread at any size a test affords (see
-    # EXPERIMENTS.md); what dropout reliably does is keep the training loss up: without it the
-    # net memorises its 500 images
+    # docs/experiments/index.md); what dropout reliably does is keep the training loss up:
+    # without it the net memorises its 500 images
     final = {name: arm["loss_per_epoch"][-1] for name, arm in arms.items()}
     assert final["none"] < 0.05
     assert final["inverted"] > 4 * final["none"] and final["classic"] > 4 * final["none"]

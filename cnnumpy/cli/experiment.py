@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="measure a claim about CNNs (activations, init, dropout, ...): a JSON and a PNG",
         description=(
             "Run experiment NAME and write NAME.json (the numbers) and NAME.png (the figure) "
-            "into --out. The default sizes are the runs reported in EXPERIMENTS.md (minutes "
+            "into --out. The default sizes are the runs reported in docs/experiments/ (minutes "
             "each on two cores); --quick shrinks them to seconds. --list names them all."
         ),
     )

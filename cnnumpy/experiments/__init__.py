@@ -3,10 +3,10 @@
 
 Every experiment is a function ``run(data, out, *, seed, smoke_test, **sizes) -> dict`` taking
 a normalised :class:`~cnnumpy.data.Dataset` (or None where it needs no data) and explicit sizes
-whose defaults are the full runs reported in EXPERIMENTS.md; :data:`EXPERIMENTS` names them
-with a one-line description, the ``quick`` sizes (seconds: a smoke test whose numbers mean
-nothing) and a ``headline`` function that turns the numbers into a few labelled lines. The
-command line is ``cnnumpy experiment NAME``.
+whose defaults are the full runs reported in ``docs/experiments/index.md``;
+:data:`EXPERIMENTS` names them with a one-line description, the ``quick`` sizes (seconds: a
+smoke test whose numbers mean nothing) and a ``headline`` function that turns the numbers into
+a few labelled lines. The command line is ``cnnumpy experiment NAME``.
 """
 
 from __future__ import annotations

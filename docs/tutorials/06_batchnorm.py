@@ -436,4 +436,4 @@ plt.show()
 # %% [markdown]
 # Without batch norm this initialisation shrinks the signal at every layer and the net barely
 # leaves chance except at one learning rate; with it, every rate from $10^{-3}$ to $10^{-1}$
-# trains. EXPERIMENTS.md gives the three seeds and the discussion.
+# trains. The experiments page gives the three seeds and the discussion.

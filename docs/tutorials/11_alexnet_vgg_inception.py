@@ -324,7 +324,7 @@ assert 25 * 256 * 128 == 819_200 and 25 * 64 * 128 == 204_800 and 256 * 64 == 16
 
 # %% [markdown]
 # Whether the reduction costs accuracy is an empirical question: `cnnumpy experiment
-# inception-1x1` trains a small net with and without it on MNIST (see `EXPERIMENTS.md`). The
+# inception-1x1` trains a small net with and without it on MNIST (see the experiments page). The
 # full module, with the numbers of table 1 of the paper for inception (3a), is
 # `inception_v1_module(192, 64, 96, 128, 16, 32, 32)`. Its four branches and their parameters:
 

@@ -62,7 +62,7 @@ def find(relative):
 # removed, so both have exactly the same parameters. The run below was made with
 # `OPENBLAS_NUM_THREADS=1 cnnumpy experiment depth --dataset mnist --data-dir
 # ../shared/data/mnist --seed 0` and its numbers are in `docs/experiments/depth.json`
-# (`EXPERIMENTS.md` has seeds 1 and 2 as well). We read the file and plot it.
+# (the experiments page has seeds 1 and 2 as well). We read the file and plot it.
 
 # %%
 depth = json.loads(find("docs/experiments/depth.json").read_text())
