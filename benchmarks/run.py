@@ -1,10 +1,12 @@
-"""Every speed case of issue 8: cnnumpy against PyTorch's CPU kernels, side by side.
+"""cnnumpy against PyTorch's CPU kernels, side by side, on the speed cases of ``cases.py``.
 
-For each case the two libraries are timed alternately in one process (see ``timing.py``), in
-float32, after warm-up calls; the table shows the medians and their ratio, next to the bar the
-issue sets. Then the peak memory of a ResNet-20 training step (``memory.py``) and how the step
-time grows with the batch. Run it on an otherwise idle machine and read the ratios, not the
-absolute times: the machines are shared.
+The cases are single layers (convolutions, pooling, batch norm, forward and backward) and whole
+training steps of small networks, each at a fixed batch and image size. For each case the two
+libraries are timed alternately in one process (see ``timing.py``), in float32, after warm-up
+calls; the table shows the medians, their ratio cnnumpy / PyTorch, and the bar: the largest
+ratio the project accepts for that case. Then the peak memory of a ResNet-20 training step
+(``memory.py``) and how the step time grows with the batch. Run it on an otherwise idle
+machine and read the ratios, not the absolute times: the machines are shared.
 
     .venv/bin/python benchmarks/run.py [--repeats 7] [--warmup 2] [--only conv,pool,norm,step]
                                        [--json bench.json] [--no-memory]
@@ -63,13 +65,23 @@ def print_scaling(rows: list[dict]) -> None:
     ))  # fmt: skip
 
 
+DESCRIPTION = (
+    "Time cnnumpy against PyTorch on CPU, case by case: single layers (convolution, pooling, "
+    "batch norm; forward and backward) and training steps of small networks (--only picks the "
+    "groups). Prints each case's median times, the ratio cnnumpy / PyTorch and the bar (the "
+    "largest ratio accepted for that case), then the peak memory of a ResNet-20 training step "
+    "and how the step time grows with the batch."
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=DESCRIPTION)
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds (default 7)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
     parser.add_argument("--only", default=None, help="comma-separated groups: conv, pool, norm, "
                         "step, scaling (default all)")  # fmt: skip
-    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the results to this JSON file")  # fmt: skip
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory check")
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:

@@ -11,13 +11,15 @@
   analysis and figures of a model;
 - ``cn.onnx.export`` / ``cn.onnx.load``: models to and from ONNX (the ``onnx`` extra);
   ``cn.save_weights`` / ``cn.load_weights``: a state dict as safetensors (the ``weights`` extra);
-- ``cn.set_num_threads`` / ``cn.get_num_threads``: the threads of cnnumpy's own kernels.
+- ``cn.set_num_threads`` / ``cn.get_num_threads``: the threads of cnnumpy's own kernels;
+- ``cn.load(checkpoint)``: a trained model ready to classify new images (``cn.predict``).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import backend, data, functional, init, inspect, models, nn, onnx, optim, train
+from . import backend, data, functional, init, inspect, models, nn, onnx, optim, predict, train
 from .backend import get_num_threads, set_num_threads
+from .predict import load
 from .weights import load_weights, save_weights
 
 try:
@@ -33,11 +35,13 @@ __all__ = [
     "get_num_threads",
     "init",
     "inspect",
+    "load",
     "load_weights",
     "models",
     "nn",
     "onnx",
     "optim",
+    "predict",
     "save_weights",
     "set_num_threads",
     "train",

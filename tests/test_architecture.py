@@ -32,6 +32,7 @@ RANKS = {
     "train": 4,
     "inspect": 4,
     "onnx": 4,
+    "predict": 4,
     "solver": 4,
     "experiments": 5,
     "cli": 6,

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -160,3 +161,46 @@ def test_bad_model_options_are_clear_errors(tmp_path, option, message):
     proc = cnnumpy("train", "--epochs", "1", "--model-option", option, cwd=tmp_path, check=False)
     assert proc.returncode != 0 and message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_summary_defaults_to_the_models_own_input_channels(tmp_path):
+    assert "input: 3x32x32" in cnnumpy("summary", "resnet20", cwd=tmp_path).stdout
+    assert "input: 1x32x32" in cnnumpy("summary", "lenet5", cwd=tmp_path).stdout
+    given = cnnumpy("summary", "resnet20", "--in-channels", "1", cwd=tmp_path).stdout
+    assert "input: 1x32x32" in given
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    proc = subprocess.run(f"'{sys.executable}' -m cnnumpy summary resnet110 | head -1",
+                          shell=True, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.stdout == "resnet110\n"
+    assert proc.stderr == ""
+    # A reader gone before the first write: the writer must not print a traceback either.
+    read, write = os.pipe()
+    os.close(read)
+    proc = subprocess.run([sys.executable, "-m", "cnnumpy", "summary", "lenet5"], stdout=write,
+                          stderr=subprocess.PIPE, cwd=tmp_path, text=True, timeout=300)  # fmt: skip
+    os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
+def test_help_shows_the_defaults(tmp_path):
+    gradcheck = cnnumpy("gradcheck", "--help", cwd=tmp_path).stdout
+    assert "(default 10)" in gradcheck and "(default 1e-06)" in gradcheck
+    assert "issue" not in cnnumpy("bench", "--help", cwd=tmp_path).stdout
+
+
+def test_epoch_line_says_what_the_train_accuracy_is_measured_on():
+    from cnnumpy.train.callbacks.progress import epoch_line
+
+    logs = {"loss": 0.5, "train_acc": 0.9, "val_loss": 0.4, "val_acc": 0.88, "lr": 0.01}
+    assert "train acc 0.9000 (1000-image subset)" in epoch_line(1, 2, logs, False, 1000)
+
+
+def test_the_report_says_the_time_is_training_and_the_train_subset(trained):
+    _, out = trained
+    assert re.search(r"test accuracy: .*, [\d.]+ s of training\)", out), out
+    assert re.search(r"train accuracy: [\d.]+% \(epoch \d+, measured on a subset of \d+ of the "
+                     r"\d+ training images\)", out), out  # fmt: skip
+    assert re.search(r"train acc [\d.]+ \(\d+-image subset\)", out), out

@@ -118,3 +118,72 @@ def test_drawing_needs_no_display_and_selects_no_backend(tmp_path, backend):
     assert result["before"] == result["after"] == backend
     assert not result["pyplot"]
     assert all(size > 1000 for size in result["sizes"])
+
+
+@pytest.fixture
+def saved(monkeypatch):
+    """The figures the plot functions save, kept for a look at their layout."""
+    from cnnumpy.inspect import _draw, figures
+
+    kept = []
+
+    def keep(fig, path, title=""):
+        kept.append(fig)
+        return _draw.save(fig, path, title)
+
+    monkeypatch.setattr(figures, "save", keep)
+    return kept
+
+
+def inside_figure(fig, text) -> bool:
+    box, frame = text.get_window_extent(fig._get_renderer()), fig.bbox
+    return frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+
+
+def test_titles_of_narrow_figures_stay_inside_and_above_the_axes(tmp_path, saved):
+    from cnnumpy.inspect import plot_filters, plot_misclassified
+
+    long = "lenet5_modern (epoch 2) on mnist test: the 2 most confident of 753 mistakes"
+    images = np.random.default_rng(0).random((2, 1, 28, 28))
+    plot_misclassified(images, np.array([1, 2]), np.array([2, 1]), np.array([0.9, 0.8]),
+                       [str(i) for i in range(10)], tmp_path / "m.png", long)  # fmt: skip
+    weight = np.random.default_rng(1).standard_normal((6, 1, 5, 5))
+    plot_filters(weight, tmp_path / "f.png", "lenet5_modern: convolution 'features.0' (1 of 3)")
+    tall = np.random.default_rng(2).standard_normal((64, 16, 5, 5))
+    plot_filters(tall, tmp_path / "t.png", "lenet5: convolution 'c5' (2 of 2), weight 120x16x5x5")
+    for fig in saved:
+        title = fig._suptitle
+        assert inside_figure(fig, title), title.get_text()
+        renderer = fig._get_renderer()
+        below = title.get_window_extent(renderer).y0
+        assert all(ax.get_tightbbox(renderer).y1 <= below + 1 for ax in fig.axes), title
+        labels = [ax.yaxis.label for ax in fig.axes] + [ax.xaxis.label for ax in fig.axes]
+        assert all(inside_figure(fig, label) for label in labels if label.get_text())
+
+
+def test_every_feature_map_is_framed_even_a_white_one(tmp_path, saved):
+    from cnnumpy.inspect import plot_feature_maps
+    from cnnumpy.inspect.analysis import FeatureMaps
+
+    # 20 1x1 maps, one of them the row's maximum (drawn white, as the figure's background).
+    maps = np.linspace(-1.0, 0.5, 20).reshape(20, 1, 1)
+    maps[4] = 3.0
+    record = FeatureMaps(name="c5", kind="Conv2d", maps=maps)
+    plot_feature_maps(np.zeros((1, 8, 8)), [record], tmp_path / "fm.png", max_maps=16)
+    picture = np.ma.getmaskarray(saved[0].axes[1].get_images()[0].get_array())
+    # Masked (NaN) pixels are drawn in the frame colour: a frame all round...
+    assert picture[0].all() and picture[-1].all() and picture[:, 0].all() and picture[:, -1].all()
+    # ...and 16 separate tiles along the middle row.
+    middle = ~picture[picture.shape[0] // 2]
+    starts = np.flatnonzero(middle[1:] & ~middle[:-1])
+    assert len(starts) == 16
+
+
+def test_learning_curves_draw_the_validation_loss_at_each_epochs_end(tmp_path, saved):
+    history = {"loss": [2.0, 1.5, 1.0, 0.8, 0.7, 0.6], "val_loss": [1.2, 0.9, 0.65],
+               "train_acc": [0.5, 0.7, 0.8], "val_acc": [0.5, 0.6, 0.7]}  # fmt: skip
+    plot_learning_curves(history, tmp_path / "c.png", best_epoch=3)
+    lines = {line.get_label(): line for line in saved[0].axes[0].get_lines()}
+    validation = lines["validation, per epoch"]
+    assert list(validation.get_xdata()) == [2, 4, 6]  # 2 mini-batches an epoch
+    assert list(validation.get_ydata()) == [1.2, 0.9, 0.65]

@@ -42,6 +42,8 @@ LAYERS: dict[str, tuple[Case, bool]] = {
     "BatchNorm1d": (lambda r: (nn.BatchNorm1d(4), (5, 4)), False),
     "BatchNorm2d": (lambda r: (nn.BatchNorm2d(2), (3, 2, 3, 3)), False),
     "LocalResponseNorm": (lambda r: (nn.LocalResponseNorm(3), (2, 4, 3, 3)), False),
+    "LayerNorm": (lambda r: (nn.LayerNorm((2, 3, 3)), (2, 2, 3, 3)), False),
+    "GroupNorm": (lambda r: (nn.GroupNorm(2, 4), (2, 4, 3, 3)), False),
     "ConstantPad2d": (lambda r: (nn.ConstantPad2d(1, 0.5), (2, 2, 3, 3)), True),
     "MaxPool2d": (lambda r: (nn.MaxPool2d(2), (2, 2, 4, 4)), False),
     "AvgPool2d": (lambda r: (nn.AvgPool2d(2), (2, 2, 4, 4)), False),

@@ -135,6 +135,36 @@ def lrn(draw, n, hw):
     return Case(*layers, image_shape(draw, n, hw, draw(st.integers(1, 5))))
 
 
+def _row_gain(k: int) -> Callable[[np.ndarray], float]:
+    """Layer and group norm's rounding grows like batch norm's, with the variance of each row
+    of ``k`` values (a sample's normalised block) in place of each channel's."""
+
+    def gain(x: np.ndarray) -> float:
+        if x.size == 0:
+            return 1.0
+        var = x.astype(np.float64).reshape(-1, k).var(axis=1)
+        return float(max(1.0, 1 / (var.min() + 1e-5)))
+
+    return gain
+
+
+def layer_norm(draw, n, hw):
+    shape = any_shape(draw, n, hw)
+    ns = shape[len(shape) - draw(st.integers(1, len(shape) - 1)) :]
+    kw = {"elementwise_affine": draw(st.booleans()), "bias": draw(st.booleans())}
+    layers = _layers(nn.LayerNorm, T.LayerNorm, ns, typed=True, **kw)
+    return Case(*layers, shape, gain=_row_gain(math.prod(ns)))
+
+
+def group_norm(draw, n, hw):
+    groups, affine = draw(st.integers(1, 3)), draw(st.booleans())
+    n_, _, h, w = image_shape(draw, n, hw, 1)
+    # PyTorch refuses a batch of one value per group (N = 1, 1x1, one channel per group).
+    per = draw(st.integers(2 if n_ * h * w == 1 else 1, 2))
+    layers = _layers(nn.GroupNorm, T.GroupNorm, groups, groups * per, affine=affine, typed=True)
+    return Case(*layers, (n_, groups * per, h, w), gain=_row_gain(per * h * w))
+
+
 def _elementwise(ours_cls, theirs_cls, **ranges):
     def spec(draw, n, hw):
         kw = {name: draw(st.floats(*bounds)) for name, bounds in ranges.items()}
@@ -197,6 +227,7 @@ SPATIAL = {
     "AdaptiveAvgPool2d": adaptive_avg_pool2d,
     "BatchNorm2d": _batch_norm(nn.BatchNorm2d, T.BatchNorm2d, spatial=True),
     "LocalResponseNorm": lrn, "ConstantPad2d": constant_pad2d,
+    "GroupNorm": group_norm,
 }  # fmt: skip
 ANY_SHAPE = {
     "ReLU": _elementwise(nn.ReLU, T.ReLU),
@@ -205,6 +236,7 @@ ANY_SHAPE = {
     "Sigmoid": _elementwise(nn.Sigmoid, T.Sigmoid), "Tanh": _elementwise(nn.Tanh, T.Tanh),
     "Softmax": _softmax(nn.Softmax, T.Softmax), "LogSoftmax": _softmax(nn.LogSoftmax, T.LogSoftmax),
     "PReLU": prelu, "Dropout": dropout, "Flatten": flatten,
+    "LayerNorm": layer_norm,
 }  # fmt: skip
 FLAT = {
     "Linear": linear, "BatchNorm1d": _batch_norm(nn.BatchNorm1d, T.BatchNorm1d, spatial=False),

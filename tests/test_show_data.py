@@ -87,8 +87,10 @@ def test_show_data_digits_with_augmentation_in_a_subprocess(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "wrote digits-affine.png" in proc.stdout
-    h, w, _ = png_shape(tmp_path / "digits-affine.png")
+    # Written under runs/show-data/, not loose in the current directory.
+    assert "wrote runs/show-data/digits-affine.png" in proc.stdout
+    assert not (tmp_path / "digits-affine.png").exists()
+    h, w, _ = png_shape(tmp_path / "runs" / "show-data" / "digits-affine.png")
     assert w > 1.4 * h > 500, "two panels side by side"
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from cnnumpy import nn
 from cnnumpy.cli import main
-from cnnumpy.cli.visualize import load_trained, model_outputs
+from cnnumpy.cli.visualize import load_trained, model_outputs, pick_conv
 from cnnumpy.data import Normalization
 from cnnumpy.inspect import (
     class_probabilities,
@@ -126,3 +126,29 @@ def test_learning_curves_come_from_the_whole_run(run_dir):
     assert _whole_history(run_dir / "best.npz", best) == last["history"]
     assert len(last["history"]["val_acc"]) == 2
     assert _whole_history(run_dir / "last.npz", last) == last["history"]
+
+
+def test_visualize_layer_picks_a_convolution_by_its_dotted_name(run_dir, tmp_path, capsys):
+    model = load_trained(str(run_dir / "best.npz"), None, True)[0]
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    out = tmp_path / "figs"
+    assert main(["visualize", str(run_dir / "best.npz"), "--out", str(out),
+                 "--layer", names[-1]]) == 0  # fmt: skip
+    assert (out / "filters.png").is_file()
+    capsys.readouterr()
+    assert main(["visualize", str(run_dir / "best.npz"), "--out", str(out),
+                 "--layer", "no.such.layer"]) == 1  # fmt: skip
+    error = capsys.readouterr().err
+    assert "no.such.layer" in error
+    assert all(name in error for name in names), error
+
+
+def test_pick_conv_names_every_convolution():
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU())
+    )
+    assert pick_conv(model, None)[0] == "0"
+    name, layer, position, count = pick_conv(model, "2.0")
+    assert (name, layer.weight.data.shape, position, count) == ("2.0", (4, 2, 3, 3), 2, 2)
+    with pytest.raises(ValueError, match=r"0, 2\.0"):
+        pick_conv(model, "1")

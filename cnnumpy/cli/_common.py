@@ -5,6 +5,8 @@ one another."""
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,10 @@ import numpy as np
 
 from .. import nn
 from ..checkpoint import CheckpointError, load_checkpoint
-from ..data import DATASETS, Dataset, Normalization, build_augment, load_dataset
+from ..data import DATASETS, Dataset, Normalization, build_augment, is_dataset, load_dataset
 from ..data.augment import AUGMENTATIONS, Augment
-from ..models import MODELS, build_model
+from ..models import MODELS, build_model, is_custom
+from ..predict import ModelSourceChangedWarning, rebuild_model
 from ..train.factory import criterion_for
 
 DEFAULT_DATA_DIR = Path("data")
@@ -24,7 +27,11 @@ NO_FLIP = ("digits", "mnist")  # a mirrored digit is not a digit
 # -- arguments ----------------------------------------------------------------------------------
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", nargs="?", help=f"model name, one of: {', '.join(sorted(MODELS))}")
-    parser.add_argument("--in-channels", type=int, default=1, help="input channels (default 1)")
+    parser.add_argument(
+        "--in-channels", type=int, default=None,
+        help="input channels (default: the model's own input, 1 for the MNIST models, "
+        "3 for the CIFAR-10 and ImageNet ones)",
+    )  # fmt: skip
     parser.add_argument(
         "--input-size", type=int, default=None,
         help="input height and width (default: the size the model is designed for, 28 or 32)",
@@ -38,7 +45,18 @@ def model_kwargs(args: argparse.Namespace) -> dict:
         names = ", ".join(sorted(MODELS))
         raise ValueError(f"unknown model {args.model!r}; choose one of: {names}")
     size = args.input_size if args.input_size is not None else MODELS[args.model].input_size
-    return {"in_channels": args.in_channels, "input_size": size, "num_classes": args.num_classes}
+    channels = args.in_channels if args.in_channels is not None else in_channels_of(args.model)
+    return {"in_channels": channels, "input_size": size, "num_classes": args.num_classes}
+
+
+GREY_MODELS = frozenset({"convnet", "fc", "lenet5", "lenet5_modern", "lenet_theano"})
+"""The zoo's models for MNIST-style grey images; the others are for colour images."""
+
+
+def in_channels_of(name: str) -> int:
+    """The input channels model ``name`` is designed for: 1 for the grey-image models (and a
+    model designed for 28x28 inputs, as MNIST's are), else 3."""
+    return 1 if name in GREY_MODELS or MODELS[name].input_size <= 28 else 3
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
@@ -129,7 +147,10 @@ def _training_config(path: Path, config: Any) -> dict:
             "(meta.extra.config is missing: it was not written by `cnnumpy train`)"
         )
     for field, known in (("model", MODELS), ("dataset", DATASETS)):
-        if config.get(field) not in known:
+        value = config.get(field)
+        if value not in known and not (field == "model" and isinstance(value, str)
+                                       and is_custom(value)) and not (
+                field == "dataset" and is_dataset(value)):  # folder:PATH  # fmt: skip
             raise CheckpointError(
                 f"checkpoint {path}: meta.extra.config.{field}: expected one of "
                 f"{', '.join(sorted(known))}, got {config.get(field)!r}"
@@ -144,7 +165,14 @@ def _training_config(path: Path, config: Any) -> dict:
 
 def _rebuild(path: Path, config: dict) -> nn.Module:
     """The model ``config`` names, built from its recorded arguments (any seed: the weights
-    are replaced)."""
+    are replaced). A builder of the user's own whose file changed since training is noted."""
+    if is_custom(config["model"]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ModelSourceChangedWarning)
+            model = rebuild_model(path, config)
+        for warning in caught:
+            print(f"note: {warning.message}", file=sys.stderr)
+        return model
     try:
         return build_model(config["model"], rng=np.random.default_rng(0), **config["model_kwargs"])
     except (TypeError, ValueError) as err:

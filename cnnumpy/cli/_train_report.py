@@ -10,6 +10,7 @@ from ..checkpoint import atomic_write
 from ..inspect import plot_learning_curves
 from ..solver import Solver
 from ..train import strict_json
+from ..train.callbacks.progress import train_acc_images
 from ..train.errors import RunWriteError
 
 
@@ -47,8 +48,21 @@ def report(
         ) from err
     kept = "best" if validated else "last"
     print(f"test accuracy: {100 * test_acc:.2f}% ({len(data.test[1])} {dataset} images; "
-          f"{kept} epoch {solver.best_epoch} of {solver.epoch}, {seconds:.1f} s)")  # fmt: skip
+          f"{kept} epoch {solver.best_epoch} of {solver.epoch}, "
+          f"{seconds:.1f} s of training)")  # fmt: skip
+    _print_train_accuracy(solver, history, len(data.train[1]))
     print(f"checkpoint:    {out / 'best.npz'} (last epoch: {out / 'last.npz'})")
     print(f"history:       {out / 'history.json'} (per epoch: {out / 'metrics.jsonl'})")
     print(f"curves:        {plot}")
     print(f"run directory: {out}")
+
+
+def _print_train_accuracy(solver: Solver, history: dict, train_images: int) -> None:
+    """The kept epoch's train accuracy and the subset of the training set it was measured on
+    (the whole set would cost as much as an epoch to evaluate)."""
+    subset, epoch = train_acc_images(solver.trainer), solver.best_epoch
+    accuracies = history.get("train_acc", [])
+    if subset is None or not epoch or len(accuracies) < epoch:
+        return
+    print(f"train accuracy: {100 * accuracies[epoch - 1]:.2f}% (epoch {epoch}, measured on a "
+          f"subset of {subset} of the {train_images} training images)")  # fmt: skip

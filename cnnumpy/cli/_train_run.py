@@ -23,7 +23,8 @@ import numpy as np
 from .. import backend
 from ..checkpoint import load_checkpoint
 from ..data import Dataset, Normalization, normalize
-from ..models import MODELS
+from ..data.folder import run_name
+from ..models import model_label, model_spec
 from ..solver import Solver
 from ..train import run_dir
 from ..train.errors import DivergenceError, ResumeError, RunDirectoryError, RunWriteError
@@ -87,7 +88,8 @@ def plan_run(args: argparse.Namespace) -> Plan:
         settings = {**DEFAULTS, **given}
         check_model_options(settings["model"], settings["model_options"])
         if args.out is None:
-            out = run_dir.fresh_run_dir(RUNS, f"{settings['model']}-{settings['dataset']}")
+            label = model_label(settings["model"])
+            out = run_dir.fresh_run_dir(RUNS, f"{label}-{run_name(settings['dataset'])}")
             plan = Plan(out, settings, resume=False, created=True)
             try:
                 run_dir.prepare(out)
@@ -106,7 +108,8 @@ def plan_run(args: argparse.Namespace) -> Plan:
 
 def _resumed(args: argparse.Namespace, given: dict[str, Any]) -> Plan:
     """The run to resume, its checkpoint read and its recorded settings merged with ``given``."""
-    name = f"{given.get('model', DEFAULTS['model'])}-{given.get('dataset', DEFAULTS['dataset'])}"
+    label = model_label(given.get("model", DEFAULTS["model"]))
+    name = f"{label}-{run_name(given.get('dataset', DEFAULTS['dataset']))}"
     out = args.out if args.out is not None else run_dir.latest_run_dir(RUNS, name)
     if out is None:
         raise ResumeError(f"--resume: no run of {name} under {RUNS}/ to resume; name it with --out")
@@ -140,7 +143,7 @@ def _load(s: dict[str, Any], args: argparse.Namespace) -> tuple[Dataset, tuple]:
     if len(raw.test[1]) == 0:
         raise ValueError(f"the {s['dataset']} test set has no images: there would be no test "
                          "accuracy to report")  # fmt: skip
-    scaling = MODELS[s["model"]].input_scaling
+    scaling = model_spec(s["model"]).input_scaling
     channels = raw.image_shape[0]
     stats = None if scaling is None else Normalization((scaling[0],) * channels,
                                                        (scaling[1],) * channels)  # fmt: skip

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models import MODELS, build_model
+from ..models import build_model, canonical_spec, is_custom, model_spec, source_sha256
 from ..nn.module import Module
 from ..train.callbacks.divergence import DEFAULT_FACTOR
 from ..train.resume import CHANGEABLE, FIXED
@@ -45,6 +45,8 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     given = {name: getattr(args, name) for name in DEFAULTS if getattr(args, name) is not None}
     if "model_options" in given:
         given["model_options"] = dict(given["model_options"])
+    if "model" in given and is_custom(given["model"]):
+        given["model"] = canonical_spec(given["model"])  # loadable from any directory
     if "data_dir" in given:
         given["data_dir"] = str(Path(given["data_dir"]).resolve())
     for name in OFF_WHEN_ZERO:
@@ -99,22 +101,27 @@ def _from_states(contents: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_config(settings: dict[str, Any], model_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """What the checkpoints record as ``config`` (the keys ``cnnumpy eval`` reads first)."""
+    """What the checkpoints record as ``config`` (the keys ``cnnumpy eval`` reads first); for
+    a builder of the user's own also ``model_sha256``, its file's hash when trained."""
     config = {k: v for k, v in settings.items() if k not in ("model_options", "seed", "batch_size")}
+    if is_custom(settings["model"]):
+        config["model_sha256"] = source_sha256(settings["model"])
     return {"model_kwargs": model_kwargs, **config}
 
 
 # -- --model-option -----------------------------------------------------------------------------
 def check_model_options(model: str, options: dict[str, Any]) -> None:
     """ValueError naming the option when it is one the run sets itself or its value has
-    another type than the builder's parameter declares."""
+    another type than the builder's parameter declares; an unknown model, or a builder of
+    the user's own that cannot be loaded, is a ValueError too."""
+    build = model_spec(model).build
     for key, value in options.items():
         shown = f"--model-option {key}={json.dumps(value)}"
         if key == "rng":
             raise ValueError(f"{shown}: the model's random generator is seeded by --seed")
         if key in DATA_FIXED:
             raise ValueError(f"--model-option cannot set {key}: the data set fixes it")
-        param = inspect.signature(MODELS[model].build).parameters.get(key)
+        param = inspect.signature(build).parameters.get(key)
         annotation = getattr(param, "annotation", None)
         if isinstance(annotation, str) and _accepts(annotation, value) is False:
             raise ValueError(

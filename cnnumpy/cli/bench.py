@@ -21,10 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "bench",
         help="time every speed case against PyTorch (needs the source checkout and torch)",
         description=(
-            "Run benchmarks/run.py: conv, pooling, batch norm and training steps timed "
-            "alternately with PyTorch in one process, the ratio against each bar, the peak "
-            "memory of a ResNet-20 step. Arguments after `bench` go to it (try `cnnumpy bench "
-            "-- --help`)."
+            "Run benchmarks/run.py: each case (a convolution, pooling or batch-norm layer, "
+            "forward and backward, or a training step of a small network) is timed "
+            "alternately with PyTorch in one process; the table gives the median times, the "
+            "ratio cnnumpy / PyTorch and the bar, the largest ratio accepted for that case. "
+            "Then the peak memory of a ResNet-20 training step. Arguments after `bench` go to "
+            "run.py (try `cnnumpy bench -- --help`)."
         ),
     )
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for run.py")

@@ -9,6 +9,9 @@ import numpy as np
 from ..data import Normalization
 from ._common import add_data_arguments, load_trained, model_outputs
 
+MAX_CLASSES_SHOWN = 20
+"""Up to this many classes, the accuracy of each is printed under the total."""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -35,7 +38,12 @@ def run(args: argparse.Namespace) -> int:
     images, labels = getattr(data, args.split)
     scores = model_outputs(model, Normalization.from_dict(meta["normalization"])(images),
                            args.batch_size)  # fmt: skip
-    correct = int(np.sum(loss.predict(scores) == labels))
+    predicted = loss.predict(scores)
+    correct = int(np.sum(predicted == labels))
     print(f"{config['model']} (epoch {meta['epoch']}) on {config['dataset']} {args.split}: "
           f"{100 * correct / len(labels):.2f}% ({correct}/{len(labels)})")  # fmt: skip
+    if len(data.classes) <= MAX_CLASSES_SHOWN:  # a thousand lines would bury the total
+        for i, name in enumerate(data.classes):
+            hits, n = int(np.sum(predicted[labels == i] == i)), int(np.sum(labels == i))
+            print(f"  {name}: " + (f"{100 * hits / n:.2f}% ({hits}/{n})" if n else "no images"))
     return 0

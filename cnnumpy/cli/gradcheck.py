@@ -29,10 +29,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--batch-size", type=int, default=4,
         help="samples in the batch (default 4; batch norm needs more than 2)",
     )  # fmt: skip
-    p.add_argument("--entries", type=int, default=10, help="entries checked per parameter")
-    p.add_argument("--tolerance", type=float, default=1e-6, help="largest relative error passed")
+    p.add_argument(
+        "--entries", type=int, default=10, help="entries checked per parameter (default 10)"
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-6,
+        help="largest relative error passed (default 1e-06)",
+    )
     p.add_argument("--full-width", action="store_true", help="use the model's real widths")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the weights and the batch (default 0)"
+    )
     p.add_argument(
         "--mode", choices=("train", "eval"), default="train",
         help="train (batch statistics, dropout on; the default) or eval mode",
@@ -52,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     model.train(mode == "train")
     loss = criterion_for(model)
     size = kwargs["input_size"]
-    x = rng.standard_normal((args.batch_size, args.in_channels, size, size))
+    x = rng.standard_normal((args.batch_size, kwargs["in_channels"], size, size))
     y = rng.integers(0, args.num_classes, args.batch_size)
     errors = check_model_gradients(
         model, loss, x, y, max_entries=args.entries, seed=args.seed, tol=args.tolerance

@@ -18,6 +18,7 @@ from ..inspect import plot_image_grid
 from ._common import add_data_arguments, augment_spec, load_data, make_augment
 
 PIXEL_MAX = {"digits": 16.0}  # the brightest value; 255 for the others
+DEFAULT_DIR = Path("runs") / "show-data"  # beside the training runs, not loose in the cwd
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,12 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_arguments(p)
     p.add_argument(
         "--augment", default="none", type=augment_spec, metavar="AUG",
-        help="also show the images distorted by AUG (as in cnnumpy train --augment)",
+        help="also show the images distorted by AUG (as in cnnumpy train --augment; default "
+        "none)",
     )  # fmt: skip
-    p.add_argument("--split", default="train", choices=("train", "val", "test"))
+    p.add_argument("--split", default="train", choices=("train", "val", "test"),
+                   help="the split shown (default train)")  # fmt: skip
     p.add_argument("--per-class", type=int, default=8, help="images per class (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the augmentation")
-    p.add_argument("--out", type=Path, default=None, help="PNG file (default DATASET[-AUG].png)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the augmentation (default 0)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"PNG file (default {DEFAULT_DIR}/DATASET[-AUG].png)")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -80,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     data = load_data(args.dataset, args.data_dir, verify=not args.no_verify)
     panels = sample_grids(data, args.dataset, args.split, args.per_class, args.augment, args.seed)
     suffix = "" if args.augment == "none" else f"-{args.augment}"
-    out = args.out or Path(f"{args.dataset}{suffix}.png")
+    out = args.out or DEFAULT_DIR / f"{args.dataset}{suffix}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
     title = f"{args.dataset} {args.split}: the first {args.per_class} images of each class"
     path = plot_image_grid(panels, data.classes, out, title=title)
     print(f"wrote {path}")

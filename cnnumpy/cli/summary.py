@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     kwargs = model_kwargs(args)
     model = build_model(args.model, rng=np.random.default_rng(0), **kwargs)
-    shape = (args.in_channels, kwargs["input_size"], kwargs["input_size"])
+    shape = (kwargs["in_channels"], kwargs["input_size"], kwargs["input_size"])
     print(f"{args.model}")
     print(format_summary(summary(model, shape), shape))
     return 0

@@ -17,10 +17,9 @@ from pathlib import Path
 
 from .. import backend
 from ..data import DATASETS
-from ..models import MODELS
 from ..train.factory import OPTIMIZERS, SCHEDULES
 from ._common import add_data_arguments, augment_spec
-from ._train_run import run
+from ._folder_options import add_folder_arguments, dataset_name, run_on_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,19 +41,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_model_and_data(p.add_argument_group("model and data"))
     _add_optimisation(p.add_argument_group("optimisation"))
     _add_run(p.add_argument_group("the run"))
-    p.set_defaults(func=run)
+    p.set_defaults(func=run_on_folder)
 
 
 def _add_model_and_data(p: argparse._ArgumentGroup) -> None:
     p.add_argument(
-        "--model", default=None, choices=sorted(MODELS), metavar="MODEL",
-        help="model (default convnet; `cnnumpy summary --list` names them all)",
+        "--model", default=None, metavar="MODEL",
+        help="model (default convnet; `cnnumpy summary --list` names them all), or a builder "
+        "of your own: path/to/file.py:function or package.module:function, called with "
+        "in_channels, input_size, num_classes, rng and the --model-options (importing the "
+        "file executes its code: use only code you trust)",
     )  # fmt: skip
     p.add_argument(
-        "--dataset", default=None, choices=sorted(DATASETS),
-        help="data set (default digits, built in; the others are read from --data-dir)",
+        "--dataset", default=None, type=dataset_name, metavar="DATASET",
+        help=f"data set: {', '.join(sorted(DATASETS))} (default digits, built in; the others "
+        "are read from --data-dir), or folder:PATH, a folder of image files with one "
+        "sub-folder per class (PATH/CLASS/*.png, or PATH/train/CLASS/ and PATH/test/CLASS/), "
+        "decoded with Pillow",
     )  # fmt: skip
     add_data_arguments(p)
+    add_folder_arguments(p)
     p.add_argument(
         "--model-option", action="append", default=None, type=model_option, metavar="KEY=VALUE",
         dest="model_options",
@@ -74,8 +80,9 @@ def _add_model_and_data(p: argparse._ArgumentGroup) -> None:
     )  # fmt: skip
     p.add_argument(
         "--val-size", type=int, default=None, metavar="N",
-        help="hold out the last N training images for validation (default 5000; not for "
-        "digits). 0 trains on all of them, as LeNet-5's paper did, and keeps the last epoch",
+        help="hold out the last N training images for validation (default 5000, a tenth for "
+        "folder:PATH; not for digits). 0 trains on all of them, as LeNet-5's paper did, and "
+        "keeps the last epoch",
     )  # fmt: skip
 
 

@@ -1,9 +1,9 @@
 """``cnnumpy visualize CHECKPOINT``: PNG figures of what a trained model does inside.
 
-Writes into ``--out`` (default: ``inside/`` beside the checkpoint) the first convolution's
-filters, the feature maps of one image layer by layer (as LeCun et al. 1998 show LeNet-5
-reading a digit), the confusion matrix and the most confidently misclassified images of a
-split, and the learning curves recorded in the checkpoint.
+Writes into ``--out`` (default: ``inside/`` beside the checkpoint) the filters of one
+convolution (``--layer``, by default the first), the feature maps of one image layer by layer
+(as LeCun et al. 1998 show LeNet-5 reading a digit), the confusion matrix and the most
+confidently misclassified images of a split, and the learning curves recorded in the checkpoint.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..data import Normalization
 from ..inspect import (
     class_probabilities,
     confusion_matrix,
-    first_conv,
+    conv_layers,
     most_confident_errors,
     plot_confusion,
     plot_feature_maps,
@@ -38,17 +38,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="draw a checkpoint's filters, feature maps, confusion matrix and mistakes as PNGs",
         description=(
             "Rebuild the model recorded in CHECKPOINT (as `cnnumpy eval` does) and write "
-            "filters.png, feature_maps.png (image --index of --split), confusion.png, "
+            "filters.png (of --layer), feature_maps.png (image --index of --split), confusion.png, "
             "misclassified.png and learning_curves.png into --out."
         ),
     )
     p.add_argument("checkpoint", help="a .npz file written by cnnumpy train")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default: CHECKPOINT's directory/inside)")  # fmt: skip
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--index", type=int, default=0, help="image of --split for the feature maps")
-    p.add_argument("--errors", type=int, default=24, help="misclassified images to show")
-    p.add_argument("--batch-size", type=int, default=256, help="evaluation batch size")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="the convolution whose filters filters.png draws, by its dotted name "
+                   "as `cnnumpy summary` shows it (default: the first)")  # fmt: skip
+    p.add_argument("--split", default="test", choices=("train", "val", "test"),
+                   help="split of the feature maps' image and mistakes (default test)")  # fmt: skip
+    p.add_argument(
+        "--index", type=int, default=0, help="image of --split for the feature maps (default 0)"
+    )
+    p.add_argument(
+        "--errors", type=int, default=24, help="misclassified images to show (default 24)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=256, help="evaluation batch size (default 256)"
+    )
     add_data_arguments(p)
     p.set_defaults(func=run)
 
@@ -67,16 +77,32 @@ def _whole_history(checkpoint: Path, meta: dict) -> dict:
     return meta["history"]
 
 
-def _filters(model: nn.Module, name: str, out: Path) -> Path | None:
-    """filters.png of the model's first convolution; None when it has none."""
-    conv = first_conv(model)
+def pick_conv(model: nn.Module, layer: str | None) -> tuple[str, nn.Conv2d, int, int] | None:
+    """``(dotted name, layer, its position from 1, number of convolutions)`` of the
+    convolution named ``layer`` (the first when None); None when the model has none. A name
+    that is not a convolution's is a ValueError listing the names that are."""
+    convs = conv_layers(model)
+    names = [n for n, _ in convs]
+    if layer is None:
+        return (*convs[0], 1, len(convs)) if convs else None
+    if layer not in names:
+        known = ", ".join(names) if names else "none"
+        raise ValueError(f"--layer {layer!r} is not a convolution; the model's are: {known}")
+    i = names.index(layer)
+    return (*convs[i], i + 1, len(convs))
+
+
+def _filters(model: nn.Module, name: str, layer: str | None, out: Path) -> Path | None:
+    """filters.png of the convolution ``layer`` (the first when None); None when the model has
+    no convolution."""
+    conv = pick_conv(model, layer)
     if conv is None:
         print(f"{name} has no Conv2d layer: no filters.png")
         return None
-    layer_name, layer = conv
-    weight = layer.weight.data
+    layer_name, conv_layer, position, count = conv
+    weight = conv_layer.weight.data
     shape = "x".join(map(str, weight.shape))
-    title = f"{name}: first convolution '{layer_name}', weight {shape}"
+    title = f"{name}: convolution '{layer_name}' ({position} of {count}), weight {shape}"
     return plot_filters(weight, out / "filters.png", title)
 
 
@@ -91,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     x = Normalization.from_dict(meta["normalization"])(images)
     where = f"{name} (epoch {meta['epoch']}) on {dataset} {args.split}"
-    written = [_filters(model, name, out)]
+    written = [_filters(model, name, args.layer, out)]
 
     records = record_feature_maps(model, x[args.index])
     label = data.classes[labels[args.index]]

@@ -7,8 +7,9 @@ with a checkpoint (``to_dict`` / ``from_dict``) so that new images can be prepar
 
 Loaders: :func:`digits` (built in), and from their official files in a directory
 :func:`mnist`, :func:`fashion_mnist` (IDX) and :func:`cifar10` (binary version), each checked
-before use (:class:`DataFileError`). :class:`DataLoader` makes float mini-batches, and
-:mod:`cnnumpy.data.augment` distorts them.
+before use (:class:`DataFileError`), and :func:`image_folder` (``folder:PATH``: a folder of
+image files, one sub-folder per class, decoded with Pillow). :class:`DataLoader` makes float
+mini-batches, and :mod:`cnnumpy.data.augment` distorts them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .dataset import Dataset, Normalization, Split, normalize
 from .digits import digits
 from .elastic import ElasticDistortion
 from .files import DataFileError
+from .folder import folder_spec, image_folder, parse_folder_spec
 from .idx import read_idx
 from .loader import DataLoader
 from .mnist import fashion_mnist, mnist
@@ -39,18 +41,31 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "mnist": mnist,
     "fashion-mnist": fashion_mnist,
     "cifar10": cifar10,
+    "folder": lambda root, *, verify=True, n_val=None: image_folder(root, n_val=n_val),
 }
-"""Loaders by name; all but ``digits`` take the directory holding the files."""
+"""Loaders by name; all but ``digits`` take the directory holding the files (``folder``: the
+folder of images, at its default size and channels; ``folder:PATH?size=S&channels=C`` names
+them, see :func:`folder_spec`)."""
+
+
+def is_dataset(name: str) -> bool:
+    """Whether :func:`load_dataset` knows ``name``: a key of :data:`DATASETS` or a
+    ``folder:PATH`` name."""
+    return isinstance(name, str) and (name in DATASETS or name.startswith("folder:"))
 
 
 def load_dataset(
     name: str, root: str | Path | None = None, *, verify: bool = True, n_val: int | None = None
 ) -> Dataset:
-    """The data set ``name`` (a key of :data:`DATASETS`), read from ``root`` if it needs files.
+    """The data set ``name`` (a key of :data:`DATASETS`, or ``folder:PATH``: see
+    :func:`folder_spec`), read from ``root`` if it needs files.
 
     ``n_val`` overrides how many of the last training images are held out for validation
     (5,000 by default; 0 trains on all of them). The digits have a fixed split and refuse it.
     """
+    if isinstance(name, str) and name.startswith("folder:"):
+        path, options = parse_folder_spec(name)
+        return image_folder(path, n_val=n_val, **options)  # verify: no official hash to check
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of: {', '.join(DATASETS)}")
     if name == "digits":
@@ -80,9 +95,13 @@ __all__ = [
     "compose",
     "digits",
     "fashion_mnist",
+    "folder_spec",
     "hflip",
+    "image_folder",
+    "is_dataset",
     "load_dataset",
     "mnist",
     "normalize",
+    "parse_folder_spec",
     "read_idx",
 ]

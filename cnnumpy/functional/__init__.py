@@ -56,6 +56,18 @@ from .curvature import (
     tanh_curvature,
 )
 from .dropout import dropout_backward, dropout_forward
+from .group_norm import (
+    group_norm_backward,
+    group_norm_forward,
+    layer_norm_backward,
+    layer_norm_forward,
+)
+from .group_norm_naive import (
+    group_norm_backward_naive,
+    group_norm_forward_naive,
+    layer_norm_backward_naive,
+    layer_norm_forward_naive,
+)
 from .linear import linear_backward, linear_forward
 from .loss import multi_margin_loss, softmax_cross_entropy_loss, svm_loss
 from .norm import (
@@ -132,6 +144,14 @@ __all__ = [
     "global_avg_pool2d_backward_naive",
     "global_avg_pool2d_forward",
     "global_avg_pool2d_forward_naive",
+    "group_norm_backward",
+    "group_norm_backward_naive",
+    "group_norm_forward",
+    "group_norm_forward_naive",
+    "layer_norm_backward",
+    "layer_norm_backward_naive",
+    "layer_norm_forward",
+    "layer_norm_forward_naive",
     "leaky_relu_backward",
     "leaky_relu_forward",
     "linear_backward",

@@ -10,6 +10,7 @@ second, which every ``cnnumpy`` command would otherwise pay.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.colors import Colormap
     from matplotlib.figure import Figure
+    from matplotlib.text import Text
 
 
 def new_figure(
@@ -32,14 +34,46 @@ def new_figure(
 
 
 def save(fig: Figure, path: str | Path, title: str = "") -> Path:
-    """Give ``fig`` its ``title``, lay it out and write it to ``path`` (format from the
-    suffix, e.g. PNG) at 100 dpi."""
-    if title:
-        fig.suptitle(title)
+    """Give ``fig`` its ``title`` (wrapped to the figure's width), lay it out and write it to
+    ``path`` (format from the suffix, e.g. PNG) at 100 dpi."""
+    text = fig.suptitle(title) if title else None
+    if text is not None:
+        fit_width(fig, text)
     fig.tight_layout()
+    if text is not None:
+        _clear_title(fig, text)
     path = Path(path)
     fig.savefig(path, dpi=100)
     return path
+
+
+def fit_width(fig: Figure, text: Text, margin: float = 0.96) -> None:
+    """Wrap ``text`` onto more lines until it fits within ``margin`` of the figure's width: a
+    long title over a narrow figure would otherwise run off both edges (tight_layout makes
+    room above the axes for the extra lines, not beside them)."""
+    # The figure's own renderer (Agg without a canvas): no backend is selected.
+    renderer = fig._get_renderer()
+    room = margin * fig.bbox.width
+    words = text.get_text()
+    for chars in range(len(words), 0, -1):
+        if text.get_window_extent(renderer).width <= room:
+            return
+        # Shorter lines one character at a time: exact, and titles are short.
+        text.set_text(textwrap.fill(words, chars, break_long_words=False))
+
+
+def _clear_title(fig: Figure, text: Text, pad: float = 0.08) -> None:
+    """Lower the axes until their tops (titles and labels included) are ``pad`` inches below
+    ``text``: tight_layout leaves a figure title out of its sums when the axes keep the
+    images' aspect, and the title would then be drawn over them."""
+    renderer = fig._get_renderer()
+    bottom = text.get_window_extent(renderer).y0 - pad * fig.dpi
+    # A few rounds: an axes of fixed aspect, centred in its slot, drops by half the change.
+    for _ in range(4):
+        tops = [ax.get_tightbbox(renderer).y1 for ax in fig.axes if ax.get_visible()]
+        if not tops or max(tops) <= bottom + 0.5:
+            return
+        fig.subplots_adjust(top=fig.subplotpars.top - (max(tops) - bottom) / fig.bbox.height)
 
 
 def colormap(name: str, bad: str | None = None) -> Colormap:

@@ -16,19 +16,29 @@ import numpy as np
 from ._draw import colormap, mosaic, new_figure, plain, save, stretch, tile
 from .analysis import FeatureMaps
 
+MAP_FRAME = "#c9d6e8"
+"""The colour around every feature map: neither end of the grey scale."""
+
 
 # -- a run ------------------------------------------------------------------------------------
-def _draw_loss(ax, loss: np.ndarray) -> None:
+def _draw_loss(ax, loss: np.ndarray, val_loss: np.ndarray) -> None:
+    """The training loss per iteration and its moving average; the validation loss, measured
+    once per epoch, at the iteration that ends each epoch."""
     if loss.size:
         its = np.arange(1, loss.size + 1)
-        ax.plot(its, loss, color="0.75", linewidth=0.8, label="per iteration")
+        ax.plot(its, loss, color="0.75", linewidth=0.8, label="training, per iteration")
         # A moving average over ~1/25 of the run: the trend without the mini-batch noise.
         window = max(1, loss.size // 25)
         if window > 1:
             smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-            ax.plot(its[window - 1 :], smooth, color="C0", label=f"mean of {window}")
+            ax.plot(its[window - 1 :], smooth, color="C0", label=f"training, mean of {window}")
+    if val_loss.size and not np.isnan(val_loss).all():
+        # Every epoch has the same number of mini-batches, so epoch e ends at e/E of the run.
+        ends = np.arange(1, val_loss.size + 1) * max(loss.size, val_loss.size) / val_loss.size
+        ax.plot(ends, val_loss, color="C1", marker="o", label="validation, per epoch")
+    if ax.lines:
         ax.legend()
-    ax.set(xlabel="iteration", ylabel="training loss", title="Loss")
+    ax.set(xlabel="iteration", ylabel="loss", title="Loss")
     ax.grid(alpha=0.3)
 
 
@@ -55,12 +65,17 @@ def plot_learning_curves(
     best_epoch: int | None = None,
 ) -> Path:
     """Two panels: the training loss per iteration (``history["loss"]``, with a moving
-    average) and the train and validation accuracy per epoch (``"train_acc"``, ``"val_acc"``,
-    fractions), with a dotted line at ``best_epoch`` (the checkpoint kept) when given. A run
-    without validation (``val_acc`` all NaN) shows no validation curve, and its line is
-    labelled as the last epoch, not the best."""
+    average) with the validation loss per epoch (``"val_loss"``, when recorded), and the train
+    and validation accuracy per epoch (``"train_acc"``, ``"val_acc"``, fractions), with a
+    dotted line at ``best_epoch`` (the checkpoint kept) when given. A run without validation
+    (``val_acc`` all NaN) shows no validation curves, and its line is labelled as the last
+    epoch, not the best."""
     fig, axes = new_figure((11, 4), 1, 2)
-    _draw_loss(axes[0, 0], np.asarray(history.get("loss", []), dtype=float))
+    _draw_loss(
+        axes[0, 0],
+        np.asarray(history.get("loss", []), dtype=float),
+        np.asarray(history.get("val_loss", []), dtype=float),
+    )
     _draw_accuracy(axes[0, 1], history, best_epoch)
     return save(fig, path, title)
 
@@ -120,16 +135,21 @@ def _filter_tiles(w: np.ndarray, bound: float):
     tiles = w[:, 0] if c == 1 else (w.transpose(0, 2, 3, 1) / bound + 1.0) / 2.0
     picture = tile(tiles, ncols, gap, np.nan if c == 1 else 1.0)
     rows = -(-o // ncols)
-    fig, axes = new_figure((0.55 * ncols + 2.2, 0.55 * rows * kh / kw + 1.3))
+    fig, axes = new_figure((0.55 * ncols + 2.4, 0.55 * rows * kh / kw + 2.0))
     ax = axes[0, 0]
     if c == 1:
         _weights_image(fig, ax, picture, bound)
-    else:
-        ax.imshow(np.clip(picture, 0.0, 1.0), interpolation="nearest")
-        ax.set_xlabel(f"RGB: grey = 0, full colour = ±{bound:.3g}")
     ax.set_xticks(np.arange(ncols) * (kw + gap) + (kw - 1) / 2, range(ncols))
-    ax.set_yticks(np.arange(rows) * (kh + gap) + (kh - 1) / 2, range(0, o, ncols))
-    ax.set_ylabel("filter (row start + column)")
+    if rows > 1:
+        ax.set_yticks(np.arange(rows) * (kh + gap) + (kh - 1) / 2, range(0, o, ncols))
+        label = "filter = row's number + column's"
+    else:
+        ax.set_yticks([])
+        label = "filter"
+    if c != 1:
+        ax.imshow(np.clip(picture, 0.0, 1.0), interpolation="nearest")
+        label += f"\nRGB: grey = 0, full colour = ±{bound:.3g}"
+    ax.set_xlabel(label)
     return fig, ax
 
 
@@ -163,8 +183,7 @@ def plot_filters(
     ax.tick_params(length=0, labelsize=7)
     for side in ax.spines.values():
         side.set_visible(False)
-    ax.set_title(title)
-    return save(fig, path)
+    return save(fig, path, title)
 
 
 def _label_row(ax, text: str) -> None:
@@ -179,9 +198,12 @@ def _draw_maps(fig, ax, record: FeatureMaps, size: int, max_maps: int) -> None:
     # Whole-pixel enlargement: every unit stays one visible square.
     scale = max(1, round(size / max(maps.shape[1:])))
     big = np.kron(maps, np.ones((1, scale, scale)))
-    picture = tile(big, len(big), max(1, big.shape[-1] // 10), np.nan)
-    # Gaps in pale blue: white or black would merge with a map at either end of the scale.
-    im = ax.imshow(picture, cmap=colormap("gray", bad="#c9d6e8"), interpolation="nearest")
+    gap = max(1, big.shape[-1] // 10)
+    # A frame all round every map, not only gaps between them: a map at the top of the scale
+    # is white and would vanish into the white figure at either end of the row.
+    picture = np.pad(tile(big, len(big), gap, np.nan), gap, constant_values=np.nan)
+    # Frames in pale blue: white or black would merge with a map at either end of the scale.
+    im = ax.imshow(picture, cmap=colormap("gray", bad=MAP_FRAME), interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.015, pad=0.01).ax.tick_params(labelsize=6)
     plain(ax)
     c, h, w = record.maps.shape

@@ -2,7 +2,9 @@
 
 Every builder takes ``in_channels``, ``num_classes``, ``input_size`` and ``rng`` keywords, so
 the command line can build any of them by name. Each registry entry also names ``tiny``
-keyword arguments: a reduced width that keeps gradient checks and smoke tests fast.
+keyword arguments: a reduced width that keeps gradient checks and smoke tests fast. A name
+``path/to/file.py:function`` or ``package.module:function`` is a builder of the user's own
+(:mod:`.custom`; importing it executes the user's code).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from .. import nn
 from .alexnet import alexnet
 from .cs231n import fully_connected_net, three_layer_convnet
+from .custom import canonical_spec, is_custom, load_builder, model_label, source_sha256
 from .googlenet import googlenet
 from .lenet import lenet5, lenet5_modern, lenet5_preprocess, lenet_theano
 from .resnet import (
@@ -151,11 +154,23 @@ MODELS.update({
 })  # fmt: skip
 
 
-def build_model(name: str, *, tiny: bool = False, **kwargs: Any) -> nn.Module:
-    """Build the model registered as ``name``; ``tiny=True`` applies its reduced widths."""
+def model_spec(name: str) -> ModelSpec:
+    """The zoo's entry for ``name``, or for ``SOURCE:function`` one around the user's builder
+    (its module imported, which executes it). ValueError for an unknown or unloadable name."""
+    if is_custom(name):
+        return ModelSpec(load_builder(name), f"{model_label(name)} (your own code: {name})")
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(MODELS))}")
-    spec = MODELS[name]
+        raise ValueError(
+            f"unknown model {name!r}; choose one of: {', '.join(sorted(MODELS))}, or "
+            "path/to/file.py:function or package.module:function for a builder of your own"
+        )
+    return MODELS[name]
+
+
+def build_model(name: str, *, tiny: bool = False, **kwargs: Any) -> nn.Module:
+    """Build the model registered as ``name`` (or a builder of your own, see
+    :func:`model_spec`); ``tiny=True`` applies its reduced widths."""
+    spec = model_spec(name)
     accepted = inspect.signature(spec.build).parameters
     open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
     unknown = sorted(set(kwargs) - set(accepted))
@@ -164,7 +179,10 @@ def build_model(name: str, *, tiny: bool = False, **kwargs: Any) -> nn.Module:
             f"{name} takes no argument {', '.join(map(repr, unknown))}; "
             f"its arguments are: {', '.join(accepted)}"
         )
-    return spec.build(**({**spec.tiny, **kwargs} if tiny else kwargs))
+    model = spec.build(**({**spec.tiny, **kwargs} if tiny else kwargs))
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"{name} returned {type(model).__name__}, not a cnnumpy nn.Module")
+    return model
 
 
 __all__ = [
@@ -172,12 +190,17 @@ __all__ = [
     "ModelSpec",
     "alexnet",
     "build_model",
+    "canonical_spec",
     "fully_connected_net",
     "googlenet",
+    "is_custom",
     "lenet5",
     "lenet5_modern",
     "lenet5_preprocess",
     "lenet_theano",
+    "load_builder",
+    "model_label",
+    "model_spec",
     "plain110",
     "plain18",
     "plain20",
@@ -198,6 +221,7 @@ __all__ = [
     "resnet44",
     "resnet50",
     "resnet56",
+    "source_sha256",
     "three_layer_convnet",
     "vgg11",
     "vgg13",

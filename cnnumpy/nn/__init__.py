@@ -31,7 +31,7 @@ from .hooks import RemovableHandle
 from .linear import Flatten, Linear
 from .loss import CrossEntropyLoss, Loss, MAPLoss, MultiMarginLoss
 from .module import Module
-from .norm import BatchNorm1d, BatchNorm2d, LocalResponseNorm
+from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, LocalResponseNorm
 from .pad import ConstantPad2d
 from .parameter import Parameter
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Subsampling
@@ -53,6 +53,8 @@ __all__ = [
     "ELU",
     "Flatten",
     "Graph",
+    "GroupNorm",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "LocalResponseNorm",

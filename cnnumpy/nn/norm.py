@@ -1,4 +1,5 @@
-"""Normalisation layers: batch norm (running statistics as buffers) and local response norm."""
+"""Normalisation layers: batch norm (running statistics as buffers), layer and group norm
+(per-sample statistics, no buffers) and local response norm."""
 
 from __future__ import annotations
 
@@ -113,6 +114,125 @@ class BatchNorm2d(_BatchNorm):
 
     kernel_forward = staticmethod(F.spatial_batch_norm_forward)
     kernel_backward = staticmethod(F.spatial_batch_norm_backward)
+
+
+class _PerSampleNorm(Module):
+    """Shared body of ``LayerNorm`` and ``GroupNorm``: statistics of each sample alone, so the
+    same in training and eval, with no buffers; ``weight`` starts at 1 and ``bias`` at 0."""
+
+    kernel_forward: Any
+    kernel_backward: Any
+
+    def reset_parameters(self, rng: np.random.Generator | None = None) -> None:
+        """As PyTorch: ``weight`` to 1 and ``bias`` to 0 (nothing is drawn, so ``rng`` is
+        unused)."""
+        if self.weight is not None:
+            self.weight.data[...] = 1
+        if self.bias is not None:
+            self.bias.data[...] = 0
+
+    def kernel_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        w = self.weight.data if self.weight is not None else None
+        b = self.bias.data if self.bias is not None else None
+        out, cache = self.kernel_forward(x, w, b, **self.kernel_kwargs())
+        self.save_for_backward(cache)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dx, dw, db = self.kernel_backward(dout, self.take_saved("backward"))
+        if self.weight is not None:
+            self.weight.grad += dw
+        if self.bias is not None:
+            self.bias.grad += db
+        return dx
+
+
+class LayerNorm(_PerSampleNorm):
+    """Layer norm over the trailing ``normalized_shape`` dims of each sample:
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias``, as PyTorch's ``LayerNorm``.
+
+    Shape: ``x, y: (*, *normalized_shape)``; ``weight, bias: normalized_shape`` (None when
+    ``elementwise_affine=False``; ``bias`` None also when ``bias=False``). An int
+    ``normalized_shape`` means ``(normalized_shape,)``. An empty batch gives an empty output
+    and zero parameter gradients, as in PyTorch.
+    """
+
+    kernel_forward = staticmethod(F.layer_norm_forward)
+    kernel_backward = staticmethod(F.layer_norm_backward)
+
+    def __init__(
+        self,
+        normalized_shape: int | tuple[int, ...],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        *,
+        dtype: type = np.float32,
+    ) -> None:
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
+        self.normalized_shape = tuple(shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        affine = elementwise_affine
+        self.weight = Parameter(np.empty(self.normalized_shape, dtype)) if affine else None
+        self.bias = Parameter(np.empty(self.normalized_shape, dtype)) if affine and bias else None
+        self.reset_parameters()
+
+    def kernel_kwargs(self) -> dict[str, Any]:
+        return {"normalized_shape": self.normalized_shape, "eps": self.eps}
+
+    def extra_repr(self) -> str:
+        return format_args(
+            self.normalized_shape, eps=(self.eps, 1e-5),
+            elementwise_affine=(self.elementwise_affine, True),
+            bias=(self.bias is not None or not self.elementwise_affine, True),
+        )  # fmt: skip
+
+
+class GroupNorm(_PerSampleNorm):
+    """Group norm, as PyTorch's ``GroupNorm``: the ``num_channels`` channels split into
+    ``num_groups`` groups of consecutive channels, each sample's group normalised over its
+    channels and pixels, then a per-channel ``weight`` and ``bias``.
+
+    Shape: ``x, y: (N, C, H, W)`` (any ``(N, C, *)``) with ``C = num_channels``;
+    ``weight, bias: (C,)``, None when ``affine=False``. ``num_groups=1`` normalises over
+    ``(C, H, W)``; ``num_groups=num_channels`` is instance norm. An empty batch gives an empty
+    output and zero parameter gradients, as in PyTorch.
+    """
+
+    kernel_forward = staticmethod(F.group_norm_forward)
+    kernel_backward = staticmethod(F.group_norm_backward)
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        *,
+        dtype: type = np.float32,
+    ) -> None:
+        super().__init__()
+        if num_groups < 1 or num_channels % num_groups:
+            raise ValueError(
+                f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
+            )
+        self.num_groups, self.num_channels = num_groups, num_channels
+        self.eps, self.affine = eps, affine
+        self.weight = Parameter(np.empty(num_channels, dtype)) if affine else None
+        self.bias = Parameter(np.empty(num_channels, dtype)) if affine else None
+        self.reset_parameters()
+
+    def kernel_kwargs(self) -> dict[str, Any]:
+        return {"num_groups": self.num_groups, "eps": self.eps}
+
+    def extra_repr(self) -> str:
+        return format_args(
+            self.num_groups, self.num_channels, eps=(self.eps, 1e-5), affine=(self.affine, True)
+        )
 
 
 class LocalResponseNorm(StatelessLayer):

@@ -19,6 +19,12 @@ BatchNorm1d/2d      ``BatchNormalization`` with the running statistics; ONNX's m
 LocalResponseNorm   ``LRN``: ``x / (k + alpha/size * sum x^2)^beta``, alpha divided by size in
                     both; an even size as PyTorch's arithmetic (``AveragePool`` of the
                     squares over channels, ``Pow``, ``Div``; see ``lrn``)
+LayerNorm           ``LayerNormalization(axis=-len(normalized_shape))``, weight and bias as
+                    its scale and bias (a scale of 1 without them)
+GroupNorm           ``Reshape`` to ``(N, G, -1)``, ``LayerNormalization(axis=-1)`` with a
+                    scale of 1, ``Reshape`` back, then ``Mul``/``Add`` of the per-channel
+                    weight and bias as ``(C, 1, 1)`` (opset 18's ``GroupNormalization`` scales
+                    per group, not per channel, until opset 21)
 ReLU, NoisyReLU     ``Relu`` (NoisyReLU is ReLU in eval)
 LeakyReLU, ELU      ``LeakyRelu(alpha=negative_slope)``, ``Elu(alpha)``
 PReLU               ``PRelu`` with the slopes as ``(C, 1, 1)`` to broadcast over the pixels
@@ -144,6 +150,30 @@ def lrn(b: OnnxBuilder, m: nn.LocalResponseNorm, name: str, x: str) -> str:
     return b.node("Div", [x, power], name)
 
 
+def layer_norm(b: OnnxBuilder, m: nn.LayerNorm, name: str, x: str) -> str:
+    if m.weight is not None:
+        inputs = _weight_and_bias(b, m, name, x)
+    else:  # a scale of 1, broadcast over the normalised dims
+        inputs = [x, b.constant(np.ones(1), name)]
+    axis = -len(m.normalized_shape)
+    return b.node("LayerNormalization", inputs, name, axis=axis, epsilon=float(m.eps))
+
+
+def group_norm(b: OnnxBuilder, m: nn.GroupNorm, name: str, x: str) -> str:
+    shape = b.input_shape(m)
+    # Each sample's group as one row, normalised by LayerNormalization; 0 keeps the batch size.
+    rows = b.node("Reshape", [x, b.ints([0, m.num_groups, -1], name)], name)
+    rows = b.node("LayerNormalization", [rows, b.constant(np.ones(1), name)], name,
+                  axis=-1, epsilon=float(m.eps))  # fmt: skip
+    out = b.node("Reshape", [rows, b.ints([0, *shape[1:]], name)], name)
+    if m.affine:
+        channel = (-1,) + (1,) * (len(shape) - 2)
+        weight = b.parameter(key(name, "weight"), m.weight.data.reshape(channel))
+        bias = b.parameter(key(name, "bias"), m.bias.data.reshape(channel))
+        out = b.node("Add", [b.node("Mul", [out, weight], name), bias], name)
+    return out
+
+
 def _unary(op: str, **attrs_of: tuple[str, type]):
     """A converter for an activation that is the single ONNX op ``op``; ``attrs_of`` maps an
     ONNX attribute to the layer attribute that gives it and the attribute's type."""
@@ -173,6 +203,8 @@ EXPORTERS = {
     nn.BatchNorm1d: batch_norm,
     nn.BatchNorm2d: batch_norm,
     nn.LocalResponseNorm: lrn,
+    nn.LayerNorm: layer_norm,
+    nn.GroupNorm: group_norm,
     nn.ReLU: _unary("Relu"),
     nn.NoisyReLU: _unary("Relu"),
     nn.LeakyReLU: _unary("LeakyRelu", alpha=("negative_slope", float)),

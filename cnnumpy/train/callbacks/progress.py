@@ -9,16 +9,33 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from .base import PRIORITY_READER, Callback
+from .evaluation import Evaluate
 
 
-def epoch_line(epoch: int, epochs: int, logs: dict[str, Any], stopping: bool) -> str:
-    """``epoch 3/20: mean loss 0.1234, train acc 0.9700, val loss 0.1100, val acc 0.9650,
-    lr 0.001 (best)``; without validation the val entries are nan and ``(best)`` is left out."""
+def train_acc_images(trainer: Any) -> int | None:
+    """How many training images the train accuracy is measured on: those of the
+    :class:`Evaluate` callback's ``train_loader``; None when no callback measures it."""
+    for callback in getattr(trainer, "callbacks", ()):
+        loader = getattr(callback, "train_loader", None)
+        if isinstance(callback, Evaluate) and loader is not None:
+            return int(loader.labels.shape[0])
+    return None
+
+
+def epoch_line(
+    epoch: int, epochs: int, logs: dict[str, Any], stopping: bool, subset: int | None = None
+) -> str:
+    """``epoch 3/20: mean loss 0.1234, train acc 0.9700 (1000-image subset), val loss 0.1100,
+    val acc 0.9650, lr 0.001 (best)``, where ``subset`` is the number of training images the train
+    accuracy is measured on (left out when None); without validation the val entries are nan
+    and ``(best)`` is left out."""
     nan = math.nan
     validated = not math.isnan(logs.get("val_acc", nan))
+    on = f" ({subset}-image subset)" if subset is not None else ""
     return (
         f"epoch {epoch}/{epochs}: mean loss {logs['loss']:.4f}, "
-        f"train acc {logs.get('train_acc', nan):.4f}, val loss {logs.get('val_loss', nan):.4f}, "
+        f"train acc {logs.get('train_acc', nan):.4f}{on}, "
+        f"val loss {logs.get('val_loss', nan):.4f}, "
         f"val acc {logs.get('val_acc', nan):.4f}, lr {logs['lr']:.3g}"
         + (" (best)" if validated and logs.get("best") else "")
         + (" - early stop" if stopping else "")
@@ -60,7 +77,8 @@ class Progress(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         if self.lines:
-            line = epoch_line(epoch, self.trainer.epochs, logs, self.trainer.stop_training)
+            t = self.trainer
+            line = epoch_line(epoch, t.epochs, logs, t.stop_training, train_acc_images(t))
             tqdm.write(line, file=sys.stdout)
             sys.stdout.flush()
 
