@@ -49,7 +49,8 @@ def test_the_checkpoint_records_the_builder_and_its_file(run):
 
 
 def test_eval_and_predict_work_on_its_checkpoint(run, tmp_path, capsys):
-    image = pytest.importorskip("PIL.Image")
+    from PIL import Image as image
+
     _, out = run
     png = tmp_path / "blob.png"
     img = image.new("L", (16, 16), 0)

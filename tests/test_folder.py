@@ -6,9 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-
-Image = pytest.importorskip("PIL.Image")
-ImageDraw = pytest.importorskip("PIL.ImageDraw")
+from PIL import Image, ImageDraw  # noqa: E402
 
 from cnnumpy.data import folder_spec, image_folder, load_dataset  # noqa: E402
 

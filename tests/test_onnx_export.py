@@ -8,6 +8,8 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from helpers import assert_close
@@ -16,9 +18,6 @@ from cnnumpy import cli, nn
 from cnnumpy.checkpoint import save_checkpoint
 from cnnumpy.models import MODELS, build_model
 from cnnumpy.models.lenet import LENET5_C3_TABLE
-
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
 from cnnumpy.onnx import ExportError, export, load  # noqa: E402
 
 RTOL = 1e-5  # float32, relative to the largest output

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw  # noqa: E402
 
 import cnnumpy as cn
 from cnnumpy.checkpoint import load_checkpoint
@@ -14,9 +15,6 @@ from cnnumpy.cli import main
 from cnnumpy.data import digits
 from cnnumpy.models import three_layer_convnet
 from cnnumpy.solver import Solver
-
-Image = pytest.importorskip("PIL.Image")
-ImageDraw = pytest.importorskip("PIL.ImageDraw")
 
 
 @pytest.fixture(scope="module")

@@ -197,11 +197,19 @@ def test_history_json_and_the_learning_rate_schedule(data, tmp_path):
     history = solver.train()
     saved = json.loads((tmp_path / "history.json").read_text())
     assert saved == history
-    assert sorted(saved) == ["loss", "lr", "train_acc", "val_acc"]
+    assert sorted(saved) == ["loss", "lr", "train_acc", "val_acc", "val_loss"]
     assert saved["lr"] == [0.1, 0.1, 0.05, 0.05]
     assert len(saved["loss"]) == 80 and all(math.isfinite(v) for v in saved["loss"])
     assert all(0.0 <= a <= 1.0 for a in saved["train_acc"] + saved["val_acc"])
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    # the validation loss is the mean cross-entropy on the validation images, by hand
+    assert solver.best_epoch == 4, "every epoch improved here, so the kept model is the last"
+    scores = model.eval()(data.val[0]).astype(np.float64)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    by_hand = -log_p[np.arange(len(data.val[1])), data.val[1]].mean()
+    assert len(saved["val_loss"]) == 4
+    assert saved["val_loss"][-1] == pytest.approx(by_hand, rel=1e-5)
 
 
 def test_resume_restores_every_piece_of_state(data, tmp_path):

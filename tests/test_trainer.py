@@ -235,7 +235,9 @@ def assert_same_run(got_path: Path, expected_path: Path) -> None:
     got, expected = load_checkpoint(got_path), load_checkpoint(expected_path)
     assert states_equal(got["model_state"], expected["model_state"]), "weights differ"
     assert states_equal(got["optimizer_state"], expected["optimizer_state"]), "optimiser differs"
-    assert got["history"] == expected["history"] and got["epoch"] == expected["epoch"]
+    # the previous main recorded no validation loss: every key it had must be equal
+    old = expected["history"]
+    assert {k: got["history"][k] for k in old} == old and got["epoch"] == expected["epoch"]
     assert got["rng_states"] == expected["rng_states"]
 
 

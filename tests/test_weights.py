@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import resnet_helpers as rh
+import safetensors.torch as safetensors_torch  # noqa: E402
 import torch
 from helpers import assert_close
 
@@ -14,7 +15,6 @@ import cnnumpy as cn
 from cnnumpy import nn
 from cnnumpy.models import build_model
 
-safetensors_torch = pytest.importorskip("safetensors.torch")
 T = torch.nn
 
 
@@ -56,7 +56,8 @@ def test_a_file_that_does_not_fit_is_one_error_and_changes_nothing(tmp_path):
     state["conv.weight"] = np.zeros((3, 3, 3, 3), np.float32)
     state["bn.weight"] = state["bn.weight"].astype(np.float64)  # never cast silently
     path = tmp_path / "bad.safetensors"
-    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    import safetensors.numpy as safetensors_numpy
+
     safetensors_numpy.save_file(state, path)
     before = model.state_dict()
     with pytest.raises(ValueError) as info:

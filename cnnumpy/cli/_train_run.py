@@ -177,7 +177,7 @@ def _set_up(plan: Plan, data: Dataset, train: tuple, args: argparse.Namespace) -
         batch_size=s["batch_size"], epochs=s["epochs"], seed=s["seed"], patience=s["patience"],
         checkpoint_dir=plan.out, progress=not args.no_progress, model_name=s["model"],
         normalization=data.normalization.to_dict(), resume=plan.resume,
-        config=to_config(s, model_kwargs),
+        config={**to_config(s, model_kwargs), "classes": list(data.classes)},
         augment=make_augment(s["augment"], s["dataset"], data.normalization, data.image_shape[1]),
         scheduler=make_scheduler(s["lr_schedule"], optimizer, s["epochs"]),
         clip_grad_norm=s["clip_grad_norm"], divergence_factor=s["divergence_factor"] or 0.0,

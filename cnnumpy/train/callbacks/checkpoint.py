@@ -3,6 +3,7 @@ resuming a run from ``last.npz``."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -149,6 +150,8 @@ def _checked_history(path: Path, history: Any, epoch: int) -> dict[str, list]:
     at least one mini-batch loss per epoch."""
     if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
         raise ResumeError(f"checkpoint {path}: the history is not a dict of lists")
+    if "val_loss" not in history:  # written before the validation loss was recorded
+        history = {**history, "val_loss": [math.nan] * epoch}
     wrong = [key for key in EPOCH_KEYS if len(history.get(key, ())) != epoch]
     if len(history.get("loss", ())) < epoch:
         wrong.append("loss")

@@ -7,14 +7,14 @@ from typing import Any
 
 from .base import Callback
 
-EPOCH_KEYS = ("train_acc", "val_acc", "lr")
+EPOCH_KEYS = ("train_acc", "val_loss", "val_acc", "lr")
 """Recorded once per epoch; ``loss`` is recorded once per mini-batch."""
 
 
 class History(Callback):
     """Records each mini-batch's ``loss`` (at ``on_train_batch_end``) and each epoch's
-    ``train_acc``, ``val_acc`` and ``lr`` (at ``on_epoch_end``, NaN for one no callback
-    measured) in :attr:`history`.
+    ``train_acc``, ``val_loss``, ``val_acc`` and ``lr`` (at ``on_epoch_end``, NaN for one no
+    callback measured) in :attr:`history`.
 
     The Trainer makes one itself, first among the readers, and its ``history`` is this dict;
     checkpoints save it whole (as ``history``, not as a callback state).
