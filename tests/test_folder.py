@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw  # noqa: E402
+from PIL import Image, ImageDraw
 
-from cnnumpy.data import folder_spec, image_folder, load_dataset  # noqa: E402
+from cnnumpy.data import folder_spec, image_folder, load_dataset
 
 CLASSES = ("circle", "cross", "square")  # sorted, as the labels must be
 PER_CLASS = 12

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw  # noqa: E402
+from PIL import Image, ImageDraw
 
 import cnnumpy as cn
 from cnnumpy.checkpoint import load_checkpoint

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import resnet_helpers as rh
-import safetensors.torch as safetensors_torch  # noqa: E402
+import safetensors.torch as safetensors_torch
 import torch
 from helpers import assert_close
 
