@@ -332,6 +332,26 @@ def test_progress_bar_counts_the_whole_runs_images(done, drop_last, per_epoch, c
     assert capsys.readouterr().out == ""
 
 
+def test_evaluation_has_a_bar_of_its_own_when_the_run_has_one():
+    class Recording(Progress):
+        def _evaluation_bar(self, total, what):
+            bar = super()._evaluation_bar(total, what)
+            bars.append(bar)
+            return bar
+
+    bars = []
+    model, x, y = tiny_net()
+    val = DataLoader(x[:7], y[:7], 3, normalized=True)
+    trainer = make([Evaluate(val), Recording(bar=True, lines=False, file=io.StringIO())], epochs=2)
+    trainer.fit()
+    assert [(b.total, b.n) for b in bars] == [(7, 7), (7, 7)]  # each epoch, every image counted
+    assert all("validation" in b.desc for b in bars)
+    assert trainer.evaluation_bar is None  # nothing left behind after the run
+    quiet = make([Evaluate(val), Progress(bar=False, lines=False)], epochs=1)
+    quiet.fit()
+    assert quiet.evaluation_bar is None
+
+
 # -- SDLM's curvature ---------------------------------------------------------------------------
 def test_curvature_refresh_draws_its_sample_before_each_epoch():
     model, x, y = tiny_net()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,9 @@ class Trainer:
     :attr:`last_checkpoint_epoch` (the complete ``last.npz`` and the epoch it holds),
     :attr:`changes` (settings changed when the run was resumed: ``{"epoch", "option", "from",
     "to"}`` records, saved with the checkpoints), :attr:`epoch_started` (``time.perf_counter()``
-    at the start of the epoch).
+    at the start of the epoch), :attr:`evaluation_bar` (None, or a function ``(total, what) ->
+    bar`` that an evaluating callback calls for a progress bar with ``update(n)`` and ``close()``;
+    the :class:`~cnnumpy.train.callbacks.Progress` callback sets it).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class Trainer:
         self.last_checkpoint_epoch = 0
         self.changes: list[dict[str, Any]] = []
         self.epoch_started = math.nan
+        self.evaluation_bar: Callable[[int, str], Any] | None = None
         self._history = History()
         # stable: among equal priorities the given order holds, History first of the readers
         self.callbacks = sorted([self._history, *callbacks], key=lambda cb: -cb.priority)

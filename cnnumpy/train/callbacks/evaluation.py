@@ -33,10 +33,11 @@ def predict(model: Module, loss: Any, batches: Iterable[np.ndarray]) -> np.ndarr
     return np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
 
 
-def evaluate(model: Module, loss: Any, loader: DataLoader) -> tuple[float, float]:
+def evaluate(model: Module, loss: Any, loader: DataLoader, bar: Any = None) -> tuple[float, float]:
     """``(mean loss, accuracy)`` over ``loader``'s batches, in eval mode (the mode is put back).
 
-    The loss is each batch's weighted by its size, so it is the mean over all samples."""
+    The loss is each batch's weighted by its size, so it is the mean over all samples. ``bar``
+    (anything with ``update(n)``, e.g. a tqdm bar) is advanced by each batch's size."""
     was_training = model.training
     model.eval()
     total, correct, count = 0.0, 0, 0
@@ -46,6 +47,8 @@ def evaluate(model: Module, loss: Any, loader: DataLoader) -> tuple[float, float
             total += float(loss(scores, y)) * y.shape[0]
             correct += int(np.sum(predict_labels(loss, scores) == y))
             count += y.shape[0]
+            if bar is not None:
+                bar.update(y.shape[0])
     finally:
         model.train(was_training)
     if count == 0:
@@ -60,6 +63,8 @@ class Evaluate(Callback):
     accuracy of the mini-batches). A loader that is None gives NaN.
 
     Give loaders without shuffling or transforms: evaluation sees the images as they are.
+    While it runs, the trainer's :attr:`~cnnumpy.train.Trainer.evaluation_bar` (set by the
+    ``Progress`` callback) shows how far it is.
     """
 
     priority = PRIORITY_WRITER
@@ -70,13 +75,22 @@ class Evaluate(Callback):
         self.val_loader, self.train_loader = val_loader, train_loader
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        model, loss = self.trainer.model, self.trainer.loss
         logs["train_acc"] = math.nan
         if self.train_loader is not None:
-            logs["train_acc"] = evaluate(model, loss, self.train_loader)[1]
+            logs["train_acc"] = self._measure(self.train_loader, "training subset")[1]
         logs["val_loss"] = logs["val_acc"] = math.nan
         if self.val_loader is not None:
-            logs["val_loss"], logs["val_acc"] = evaluate(model, loss, self.val_loader)
+            logs["val_loss"], logs["val_acc"] = self._measure(self.val_loader, "validation")
+
+    def _measure(self, loader: DataLoader, what: str) -> tuple[float, float]:
+        t = self.trainer
+        make_bar = getattr(t, "evaluation_bar", None)
+        bar = None if make_bar is None else make_bar(len(loader.labels), what)
+        try:
+            return evaluate(t.model, t.loss, loader, bar)
+        finally:
+            if bar is not None:
+                bar.close()
 
     def __repr__(self) -> str:
         return f"Evaluate(val_loader={self.val_loader}, train_loader={self.train_loader})"

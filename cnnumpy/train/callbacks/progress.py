@@ -48,6 +48,9 @@ class Progress(Callback):
     ``on_train_batch_end`` with the mini-batch's loss; and at ``on_epoch_end`` (a reader, after
     evaluation and the editors) one line per epoch, see :func:`epoch_line`.
 
+    While a callback evaluates, a second bar below it counts the images evaluated (it sets the
+    trainer's ``evaluation_bar``).
+
     ``bar``: True always, False never, None only when ``file`` is a terminal (tqdm's rule).
     ``lines``: print the epoch lines (to stdout, flushed at once, so a log file shows each
     epoch as it ends). ``file``: where the bar goes (default stderr).
@@ -67,6 +70,13 @@ class Progress(Callback):
             unit="img", unit_scale=True, leave=False, file=self.file, dynamic_ncols=True,
             disable=None if self.show_bar is None else not self.show_bar,
         )  # fmt: skip
+        if not self.bar.disable:
+            t.evaluation_bar = self._evaluation_bar
+
+    def _evaluation_bar(self, total: int, what: str) -> tqdm:
+        """A bar under the run's one for an evaluation of ``total`` images, gone when closed."""
+        return tqdm(total=total, desc=f"  evaluating: {what}", unit="img", unit_scale=True,
+                    leave=False, position=1, file=self.file, dynamic_ncols=True)  # fmt: skip
 
     def on_epoch_begin(self, epoch: int) -> None:
         self.bar.set_description(f"epoch {epoch}/{self.trainer.epochs}", refresh=False)
@@ -84,6 +94,7 @@ class Progress(Callback):
 
     def on_train_end(self) -> None:
         self.bar.close()
+        self.trainer.evaluation_bar = None
 
     def on_exception(self, error: BaseException) -> None:
         if self.bar is not None:  # cleared now, before the error's message is printed
