@@ -86,6 +86,28 @@ def test_zoo_round_trip_gives_the_same_outputs_and_gradients(name):
                 assert_close(got, p.grad, rtol=TOL, atol=1e-12, name=f"{name} d{key}")
 
 
+def test_layer_and_group_norm_round_trip_with_the_same_outputs_and_gradients():
+    rng = np.random.default_rng(4)
+    original = nn.Sequential(
+        nn.Conv2d(2, 4, 3, rng=rng), nn.GroupNorm(2, 4), nn.ReLU(), nn.Flatten(),
+        nn.LayerNorm(36), nn.Linear(36, 3, rng=rng),
+    ).to(np.float64)  # fmt: skip
+    for p in original.parameters():  # away from the initial ones and zeros
+        p.data[...] = rng.standard_normal(p.shape)
+    x = rng.standard_normal((3, 2, 5, 5))
+    imported = load(export(original, x[:1]))
+    assert set(imported.state_dict()) == set(original.state_dict())
+    out = original(x)
+    assert_close(imported(x), out, rtol=TOL, name="output")
+    dout = rng.standard_normal(out.shape)
+    original.zero_grad()
+    imported.zero_grad()
+    assert_close(imported.backward(dout), original.backward(dout), rtol=TOL, name="dx")
+    grads = dict(imported.named_parameters())
+    for key, p in original.named_parameters():
+        assert_close(grads[key].grad.reshape(p.shape), p.grad, rtol=TOL, name=f"d{key}")
+
+
 # ---------------------------------------------------------------- PyTorch twins
 
 

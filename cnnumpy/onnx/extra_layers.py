@@ -1,4 +1,4 @@
-"""Two ONNX operators that the library's layers cover only in part.
+"""Three ONNX operators that the library's layers cover only in part.
 
 - ``AvgPoolNd``: ONNX ``AveragePool`` over any number of trailing axes (``nn.AvgPool2d`` is
   2-D); PyTorch's exporter writes ``LocalResponseNorm`` as a 3-D average pool over
@@ -8,6 +8,9 @@
   ``nn.LocalResponseNorm``) over ``c - floor(size/2) .. c + floor((size-1)/2)``: the same
   window for an odd size, its mirror image for an even one. Reversing the channels, applying
   PyTorch's window and reversing back gives ONNX's.
+- ``TrailingLayerNorm``: ONNX ``LayerNormalization`` without an elementwise scale or bias,
+  whose normalised sizes are known only when it runs (the export of ``nn.GroupNorm`` normalises
+  each group's values this way).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import functional as F
 from ..nn.module import Module
 from ..nn.norm import LocalResponseNorm
 
@@ -88,3 +92,27 @@ class MirroredLocalResponseNorm(LocalResponseNorm):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         dx = super().backward(np.ascontiguousarray(dout[:, ::-1]))
         return np.ascontiguousarray(dx[:, ::-1])
+
+
+class TrailingLayerNorm(Module):
+    """``(x - mean) / sqrt(var + eps)`` over the last ``axes`` axes of each sample, their sizes
+    taken from the input: ``F.layer_norm_forward`` with ``normalized_shape = x.shape[-axes:]``
+    and no weight or bias. Shape: ``(*, *normalized) -> (*, *normalized)``."""
+
+    def __init__(self, axes: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        if axes < 1:
+            raise ValueError(f"axes must be >= 1, got {axes}")
+        self.axes, self.eps = axes, eps
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        shape = x.shape[x.ndim - self.axes :]
+        out, cache = F.layer_norm_forward(x, None, None, normalized_shape=shape, eps=self.eps)
+        self.save_for_backward(cache)
+        return out
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return F.layer_norm_backward(dout, self.take_saved("backward"))[0]
+
+    def extra_repr(self) -> str:
+        return f"axes={self.axes}, eps={self.eps}"

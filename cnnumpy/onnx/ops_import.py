@@ -14,6 +14,9 @@ MatMul                 ``nn.Linear`` without bias when ``A`` is 2-D and ``B`` a 
                        product of two tensors (:class:`.arith.MatMul`)
 BatchNormalization     ``nn.BatchNorm2d`` (4-D) or ``nn.BatchNorm1d`` (2-D) with the running
                        statistics; ``momentum = 1 - ONNX momentum``
+LayerNormalization     ``nn.LayerNorm`` when the scale covers the normalised axes;
+                       :class:`.extra_layers.TrailingLayerNorm` for a scale of ones and no
+                       bias (how ``nn.GroupNorm`` is exported)
 LRN                    ``nn.LocalResponseNorm(size, alpha, beta, k=bias)`` for an odd size;
                        :class:`.extra_layers.MirroredLocalResponseNorm` for an even one
 MaxPool                ``nn.MaxPool2d`` (symmetric pads, ceil_mode, no dilation)
@@ -37,7 +40,7 @@ import numpy as np
 from .. import nn
 from .arith import MatMul
 from .context import Converted, ImportContext, pair_from, symmetric_pads, weight_prefix
-from .extra_layers import AvgPoolNd, MirroredLocalResponseNorm
+from .extra_layers import AvgPoolNd, MirroredLocalResponseNorm, TrailingLayerNorm
 from .tensor_ops import Flatten
 
 _RNG = np.random.default_rng(0)  # layers draw an initialisation that the weights overwrite
@@ -156,6 +159,28 @@ def batch_norm(ctx: ImportContext, node: Any) -> Converted:
     return Converted(m, [node.input[0]], hint)
 
 
+def layer_norm(ctx: ImportContext, node: Any) -> Converted:
+    a = ctx.attrs(node)
+    rank = ctx.rank(node, node.input[0])
+    axis, eps = int(a.get("axis", -1)), a.get("epsilon", 1e-5)
+    axes = rank - (axis % rank)  # the normalised trailing axes
+    scale_name, bias_name = ctx.input(node, 1), ctx.input(node, 2)
+    scale = ctx.weight(node, scale_name, "scale")
+    bias = ctx.weight(node, bias_name, "bias")
+    weighted = scale_name in ctx.initializers or bias_name in ctx.initializers
+    if not weighted and np.all(scale == 1) and (bias is None or not np.any(bias)):
+        return Converted(TrailingLayerNorm(axes, eps=eps), [node.input[0]])
+    if scale.ndim == axes:
+        m = nn.LayerNorm(scale.shape, eps=eps, bias=bias is not None, dtype=scale.dtype)
+        _load(m, weight=scale, bias=None if bias is None else np.broadcast_to(bias, scale.shape))
+        return Converted(m, [node.input[0]], weight_prefix(scale_name))
+    raise ctx.error(
+        node,
+        f"a scale of shape {scale.shape} for {axes} normalised axes is not supported: give "
+        "one scale per normalised value, or a constant scale of ones",
+    )
+
+
 def lrn(ctx: ImportContext, node: Any) -> Converted:
     a = ctx.attrs(node)
     size = int(a["size"])
@@ -253,6 +278,7 @@ LAYER_IMPORTERS = {
     "Gemm": gemm,
     "MatMul": matmul,
     "BatchNormalization": batch_norm,
+    "LayerNormalization": layer_norm,
     "LRN": lrn,
     "MaxPool": max_pool,
     "AveragePool": average_pool,
