@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import nn
-from ..checkpoint import CheckpointError, load_checkpoint
-from ..models import MODELS, build_model
+from ..checkpoint import load_checkpoint
+from ..predict import rebuild_model
 
 FORMATS = ("onnx", "safetensors")
 
@@ -67,17 +67,7 @@ def model_from_checkpoint(path: Path) -> tuple[nn.Module, dict, tuple[int, int, 
     of ``cnnumpy train``, without reading its data set."""
     meta = load_checkpoint(path)
     config = meta["extra"].get("config")
-    if not isinstance(config, dict) or config.get("model") not in MODELS:
-        raise CheckpointError(
-            f"checkpoint {path} does not record which model it holds (meta.extra.config: "
-            "it was not written by `cnnumpy train`)"
-        )
-    kwargs = dict(config.get("model_kwargs") or {})
-    try:
-        model = build_model(config["model"], rng=np.random.default_rng(0), **kwargs)
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"checkpoint {path}: its model arguments fail: {err}") from None
+    model = rebuild_model(path, config)  # refuses, saying what to record, when it cannot
     load_checkpoint(path, model)
-    spec = MODELS[config["model"]]
-    size = kwargs.get("input_size", spec.input_size)
-    return model.eval(), meta, (kwargs.get("in_channels", 1), size, size)
+    kwargs = config["model_kwargs"]
+    return model.eval(), meta, (kwargs["in_channels"], kwargs["input_size"], kwargs["input_size"])

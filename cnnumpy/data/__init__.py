@@ -31,6 +31,7 @@ from .dataset import Dataset, Normalization, Split, normalize
 from .digits import digits
 from .elastic import ElasticDistortion
 from .files import DataFileError
+from .folder import PREFIX as _FOLDER_PREFIX
 from .folder import folder_spec, image_folder, parse_folder_spec
 from .idx import read_idx
 from .loader import DataLoader
@@ -51,7 +52,7 @@ them, see :func:`folder_spec`)."""
 def is_dataset(name: str) -> bool:
     """Whether :func:`load_dataset` knows ``name``: a key of :data:`DATASETS` or a
     ``folder:PATH`` name."""
-    return isinstance(name, str) and (name in DATASETS or name.startswith("folder:"))
+    return isinstance(name, str) and (name in DATASETS or name.startswith(_FOLDER_PREFIX))
 
 
 def load_dataset(
@@ -63,7 +64,7 @@ def load_dataset(
     ``n_val`` overrides how many of the last training images are held out for validation
     (5,000 by default; 0 trains on all of them). The digits have a fixed split and refuse it.
     """
-    if isinstance(name, str) and name.startswith("folder:"):
+    if isinstance(name, str) and name.startswith(_FOLDER_PREFIX):
         path, options = parse_folder_spec(name)
         return image_folder(path, n_val=n_val, **options)  # verify: no official hash to check
     if name not in DATASETS:

@@ -175,7 +175,10 @@ def _decode(
                 raise
             kept[i] = False
             bad.append(str(path))
-    return images[kept], np.asarray(labels, dtype=np.int64)[kept]
+    labels = np.asarray(labels, dtype=np.int64)
+    if kept.all():  # the usual case: no second copy of what may be half the memory
+        return images, labels
+    return images[kept], labels[kept]
 
 
 def available_memory() -> int | None:

@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import nn
 from ..data import Dataset
+from ..inspect import class_probabilities
 from ..models import build_model
 from ._common import (
     Split,
@@ -100,9 +101,9 @@ def mc_agreement(model: nn.Module, test: Split, samples: int, seed: int) -> dict
     x, y = test
     probs = 0.0
     for s in range(samples):
-        z = scores(model, x, training=True, mask_seed=seed * 1000 + s).astype(np.float64)
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        probs = probs + e / e.sum(axis=1, keepdims=True)
+        probs = probs + class_probabilities(
+            scores(model, x, training=True, mask_seed=seed * 1000 + s)
+        )
     mc = np.argmax(probs, axis=1)
     scaled = np.argmax(scores(model, x, training=False), axis=1)
     return {"mc_test_acc": float(np.mean(mc == y)), "agreement": float(np.mean(mc == scaled))}

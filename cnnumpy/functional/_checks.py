@@ -7,6 +7,7 @@ was expected and what came, instead of a broadcasting error deep inside NumPy.
 from __future__ import annotations
 
 import math
+from numbers import Real
 
 import numpy as np
 
@@ -97,3 +98,13 @@ def check_generator(rng: object, who: str) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     return rng
+
+
+def check_eps(eps: float) -> float:
+    """``eps`` as a Python float, refused unless it is a real number >= 0."""
+    if not isinstance(eps, Real) or isinstance(eps, bool):
+        raise TypeError(f"eps must be a real number, got {eps!r}")
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    # A Python float keeps float32 arrays float32 (an np.float64 scalar would upcast them).
+    return float(eps)

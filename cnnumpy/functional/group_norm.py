@@ -15,12 +15,11 @@ centred and scaled by its own mean and variance, and one compact backward over r
 
 from __future__ import annotations
 
-from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import check_array, check_same_dtype
+from ._checks import check_array, check_eps, check_same_dtype
 
 
 class RowNormCache(NamedTuple):
@@ -31,15 +30,6 @@ class RowNormCache(NamedTuple):
     x_shape: tuple[int, ...]
     num_groups: int  # 0 for layer norm: the cache says which backward it belongs to
     param_axes: tuple[int, ...]  # the axes of x the parameter gradients are summed over
-
-
-def _check_eps(eps: float) -> float:
-    if not isinstance(eps, Real) or isinstance(eps, bool):
-        raise TypeError(f"eps must be a real number, got {eps!r}")
-    if eps < 0:
-        raise ValueError(f"eps must be >= 0, got {eps}")
-    # A Python float keeps float32 arrays float32 (an np.float64 scalar would upcast them).
-    return float(eps)
 
 
 def _check_param(x: np.ndarray, a: np.ndarray | None, name: str, shape: tuple, what: str) -> None:
@@ -100,7 +90,7 @@ def check_layer_norm_args(x, weight, bias, normalized_shape, eps) -> tuple[tuple
         )
     for name, a in [("weight", weight), ("bias", bias)]:
         _check_param(x, a, name, shape, "normalized_shape")
-    return shape, _check_eps(eps)
+    return shape, check_eps(eps)
 
 
 def layer_norm_forward(
@@ -180,7 +170,7 @@ def check_group_norm_args(x, weight, bias, num_groups, eps) -> tuple[int, float]
         )
     for name, a in [("weight", weight), ("bias", bias)]:
         _check_param(x, a, name, (c,), f"one value per channel of x {x.shape}")
-    return int(num_groups), _check_eps(eps)
+    return int(num_groups), check_eps(eps)
 
 
 def group_norm_forward(

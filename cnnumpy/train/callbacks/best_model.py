@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from ...checkpoint._arrays import BEST_PREFIX as STATE_PREFIX
 from .base import PRIORITY_EDITOR, Callback
 
-STATE_PREFIX = "state."
 """Of the kept weights' entries in the callback's state (``state.0.weight``, ...)."""
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -52,7 +51,8 @@ class MetricsLog(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         values = {**logs, "train_loss": logs.get("loss")}
-        record = {"epoch": epoch, **{k: _finite(values.get(k)) for k in FIELDS}}
+        # strict_json writes a value not measured (NaN) as null
+        record = {"epoch": epoch, **{k: values.get(k) for k in FIELDS}}
         record["seconds"] = round(time.perf_counter() - self.trainer.epoch_started, 3)
         changes = [c for c in getattr(self.trainer, "changes", ()) if c["epoch"] == epoch]
         if changes:
@@ -87,9 +87,3 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
         if isinstance(record, dict) and isinstance(record.get("epoch"), int):
             records.append(record)
     return records
-
-
-def _finite(value: Any) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
