@@ -106,6 +106,9 @@ class Solver:
     checkpoint so that ``cnnumpy eval`` can rebuild the model. ``resume=True`` continues from
     ``checkpoint_dir/last.npz``, which must exist. ``augment(x, rng) -> x`` distorts each
     training mini-batch. ``clip_grad_norm`` caps each step's joint gradient 2-norm.
+    ``comm`` (a communicator, see :mod:`cnnumpy.distributed`) trains on its K ranks: every
+    loader is sharded for this rank, ``batch_size`` is the global batch, and rank 0 alone
+    shows progress and writes the files.
     ``divergence_factor`` adds the :class:`~cnnumpy.train.callbacks.Divergence` check (stop
     when an epoch's mean loss exceeds that many times the starting loss, or a parameter is not
     finite); None leaves it out. ``callbacks`` are added to the standard ones.
@@ -136,8 +139,16 @@ class Solver:
         clip_grad_norm: float | None = None,
         divergence_factor: float | None = None,
         callbacks: Sequence[Callback] = (),
+        comm: Any = None,
     ) -> None:
         x, y = _check_data(train_data, "train")
+        self._shard = (0, 1) if comm is None else (comm.rank, comm.size)
+        if self._shard[1] > 1 and isinstance(optimizer, SDLM):
+            raise ValueError(
+                f"SDLM estimates its curvature on each process's own images, so {self._shard[1]} "
+                "processes would step differently: train with sgd, adam or rmsprop on several "
+                "processes, or SDLM on one"
+            )
         val_data = None if val_data is None else _check_data(val_data, "val")
         _check_options(batch_size, epochs, patience, val_data is not None, scheduler)
         if resume and checkpoint_dir is None:
@@ -159,10 +170,10 @@ class Solver:
             )  # fmt: skip
             standard += [MetricsLog(Path(checkpoint_dir) / "metrics.jsonl"), self._checkpoint]
         loader = DataLoader(x, y, batch_size, shuffle=True, seed=seed, transform=augment,
-                            normalized=True)  # fmt: skip
+                            normalized=True, shard=self._shard)  # fmt: skip
         self.trainer = Trainer(
             model, loss, optimizer, loader, epochs=epochs, callbacks=[*standard, *callbacks],
-            clip_grad_norm=clip_grad_norm,
+            clip_grad_norm=clip_grad_norm, comm=comm,
         )  # fmt: skip
         if resume:
             self._checkpoint.resume()
@@ -182,7 +193,7 @@ class Solver:
         return Evaluate(val_loader, self._in_order(x[sub], y[sub]))
 
     def _in_order(self, x: np.ndarray, y: np.ndarray) -> DataLoader:
-        return DataLoader(x, y, self.batch_size, normalized=True)
+        return DataLoader(x, y, self.batch_size, normalized=True, shard=self._shard)
 
     def train(self) -> dict[str, list[float]]:
         """Run the remaining epochs; load the best state into the model; return the history."""

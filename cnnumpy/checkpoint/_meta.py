@@ -21,7 +21,8 @@ callbacks           version 2 only: an object of callbacks' JSON states (BestMod
                     null/number, wait 0..epoch; LRSchedule: nothing); others free
 extra               an object; its known keys typed: config (model, model_kwargs, dataset,
                     data_dir, augment, lr_schedule, train_size), seed, batch_size,
-                    stopped_early, changes (a list of objects: epoch >= 1, option), and
+                    stopped_early, changes (a list of objects: epoch >= 1, option),
+                    world_size (>= 1: the processes of a data-parallel run), and
                     version 1's best_val_acc (null or in [0, 1]) and best_epoch (0..epoch),
                     both required in a version 1 file with a best state
 ==================  ==========================================================================
@@ -73,7 +74,7 @@ _CONFIG = Record(
 )  # fmt: skip
 _EXTRA_FIELDS = {
     "config": _CONFIG, "seed": integer(0), "batch_size": integer(1), "stopped_early": BOOLEAN,
-    "best_val_acc": Nullable(unit_interval()), "best_epoch": _COUNT,
+    "best_val_acc": Nullable(unit_interval()), "best_epoch": _COUNT, "world_size": integer(1),
     "changes": ListOf(Record({"epoch": integer(1), "option": string()},
                              optional=("epoch", "option"), others=ANY)),
 }  # fmt: skip

@@ -9,6 +9,10 @@ Two seeded Generators drive it: :attr:`DataLoader.rng` (``default_rng(seed)``) d
 and :attr:`DataLoader.transform_rng` (``default_rng([seed, 2])``) the transform's distortions,
 so the order does not depend on whether a transform is on. Their ``bit_generator.state`` is all
 a checkpoint needs to repeat a run (the Trainer registers both).
+
+Sharding, for data-parallel training on K processes: ``shard=(rank, K)`` makes each batch the
+rank's share of the global batch of ``batch_size`` images, the order being the same on every
+rank (same seed), so K ranks together see exactly the batches one process sees.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ class DataLoader:
     normalised already (``images: (N, ...)``): batches are gathered as they are, in their own
     dtype, and :attr:`normalization` is None. ``transform(x, rng)`` is applied after
     normalising, with :attr:`transform_rng` (see :mod:`cnnumpy.data.augment`).
+
+    ``shard=(rank, K)``: each batch is images ``[n * rank // K, n * (rank + 1) // K)`` of the
+    global batch of ``n`` (``batch_size``, or fewer for the last), so shares differ by one
+    image at most and a rank's may be empty when ``n < K``; ``len()`` still counts the global
+    batches. ``(0, 1)``, the default, is the whole batch.
     """
 
     def __init__(
@@ -51,6 +60,7 @@ class DataLoader:
         normalization: Normalization | None = None,
         dtype: type | np.dtype = np.float32,
         normalized: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         _check_images(images, normalized, normalization)
         labels = np.asarray(labels)
@@ -63,6 +73,10 @@ class DataLoader:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if np.dtype(dtype).kind != "f":
             raise ValueError(f"dtype must be a float type, got {np.dtype(dtype)}")
+        rank, size = shard
+        if not (isinstance(rank, int) and isinstance(size, int) and 0 <= rank < size):
+            raise ValueError(f"shard must be (rank, K) with 0 <= rank < K, got {shard!r}")
+        self.shard = (rank, size)
         self.images, self.labels = images, labels
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.transform, self.dtype = transform, np.dtype(dtype)
@@ -89,6 +103,16 @@ class DataLoader:
         """Images one epoch yields (fewer than ``N`` when ``drop_last`` skips some)."""
         return min(len(self) * self.batch_size, self.labels.shape[0])
 
+    @property
+    def shard_samples(self) -> int:
+        """Images one epoch yields on this rank (its shares of :attr:`samples_per_epoch`)."""
+        rank, size = self.shard
+        n, bs, total = self.samples_per_epoch, self.batch_size, 0
+        for start in range(0, n, bs):
+            count = min(bs, n - start)
+            total += count * (rank + 1) // size - count * rank // size
+        return total
+
     def gather(self, idx: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
         """The images ``idx`` as float batch, normalised but not transformed, and their labels."""
         x = self.images[idx]
@@ -99,8 +123,13 @@ class DataLoader:
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         n, bs = self.labels.shape[0], self.batch_size
         order = self.rng.permutation(n) if self.shuffle else None
+        rank, size = self.shard
         for b in range(len(self)):
-            window = slice(b * bs, (b + 1) * bs)  # in order: a view, not a gathered copy
+            start, stop = b * bs, min((b + 1) * bs, n)
+            if size > 1:
+                count = stop - start
+                start, stop = start + count * rank // size, start + count * (rank + 1) // size
+            window = slice(start, stop)  # in order: a view, not a gathered copy
             x, y = self.gather(window if order is None else order[window])
             if self.transform is not None:
                 x = self.transform(x, self.transform_rng)
@@ -109,7 +138,8 @@ class DataLoader:
     def __repr__(self) -> str:
         return (
             f"DataLoader(N={self.labels.shape[0]}, batch_size={self.batch_size}, "
-            f"shuffle={self.shuffle}, drop_last={self.drop_last}, transform={self.transform})"
+            f"shuffle={self.shuffle}, drop_last={self.drop_last}, transform={self.transform}"
+            + (f", shard={self.shard}" if self.shard[1] > 1 else "") + ")"
         )
 
 

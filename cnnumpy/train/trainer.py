@@ -10,6 +10,11 @@ One epoch::
 
 wrapped in ``on_train_begin()`` / ``on_train_end()``; an exception (a diverged loss, a failed
 write, Ctrl-C) calls ``on_exception(error)`` instead of ``on_train_end()`` and propagates.
+
+On K processes (``comm`` of size K, e.g. :func:`cnnumpy.distributed.world` under ``mpirun``)
+every rank runs this loop on its share of each global mini-batch, and the losses and gradients
+are averaged before each step (:mod:`cnnumpy.train.data_parallel`); callbacks marked
+``rank_zero_only`` (progress, logs) run on rank 0 alone.
 Everything else (evaluation, keeping the
 best weights, early stopping, learning-rate schedules, SDLM's curvature, checkpoints,
 progress, logs) is a callback in :mod:`cnnumpy.train.callbacks`; see
@@ -27,10 +32,12 @@ from typing import Any
 import numpy as np
 
 from ..data.loader import DataLoader
+from ..distributed import SingleProcess
 from ..nn.module import Module
 from ..nn.utils import clip_grad_norm_
 from .callbacks.base import Callback
 from .callbacks.history import History
+from .data_parallel import DataParallel
 from .errors import NonFiniteLossError
 from .rngs import AUGMENT_RNG, SHUFFLE_RNG, Generators
 
@@ -46,6 +53,9 @@ class Trainer:
     ``loss`` is a loss module (``loss(scores, y) -> float``, ``loss.backward() -> dscores``).
     ``clip_grad_norm`` scales each step's gradients to that joint 2-norm at most
     (``nn.clip_grad_norm_``). A NaN or infinite loss raises :class:`NonFiniteLossError`.
+    ``comm`` (default: one process) is the communicator of a data-parallel run; the loader
+    must then be sharded for this rank (``DataLoader(..., shard=(comm.rank, comm.size))``),
+    and its ``batch_size`` is each global batch's.
 
     State the callbacks read and write: :attr:`epoch` (epochs completed), :attr:`batch` (the
     mini-batch in progress, 0 between epochs), :attr:`history` (kept by the
@@ -69,6 +79,7 @@ class Trainer:
         epochs: int,
         callbacks: Sequence[Callback] = (),
         clip_grad_norm: float | None = None,
+        comm: Any = None,
     ) -> None:
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
             raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
@@ -91,6 +102,11 @@ class Trainer:
         self.epoch_started = math.nan
         self.evaluation_bar: Callable[[int, str], Any] | None = None
         self._history = History()
+        self.comm = SingleProcess() if comm is None else comm
+        self.parallel = None
+        if self.comm.size > 1:
+            self.parallel = DataParallel(self.comm, model, train_loader, self.rngs)
+            callbacks = [cb for cb in callbacks if self.comm.rank == 0 or not cb.rank_zero_only]
         # stable: among equal priorities the given order holds, History first of the readers
         self.callbacks = sorted([self._history, *callbacks], key=lambda cb: -cb.priority)
         for cb in self.callbacks:
@@ -110,6 +126,8 @@ class Trainer:
         self.optimizer.zero_grad()
         self.model.set_input_grad(False)  # the data's gradient is never used
         try:
+            if self.parallel is not None:
+                self.parallel.broadcast_model()
             self._call("on_train_begin")
             while self.epoch < self.epochs and not self.stop_training:
                 self._run_epoch()
@@ -135,14 +153,33 @@ class Trainer:
                 break
         self.epoch, self.batch = epoch, 0
         mean = float(np.mean(losses)) if losses else math.nan
+        if self.parallel is not None:  # every rank evaluates and saves the same model
+            self.parallel.broadcast_buffers()
         self._call("on_epoch_end", epoch, {"loss": mean, "lr": lr})
 
     def _step(self, x: np.ndarray, y: np.ndarray, epoch: int, batch: int) -> float:
+        if self.parallel is not None:
+            return self._parallel_step(x, y, epoch, batch)
         scores = self.model(x)
         loss = float(self.loss(scores, y))
         if not math.isfinite(loss):
             raise NonFiniteLossError(self._nonfinite_message(loss, epoch, batch))
         self.model.backward(self.loss.backward())
+        return self._update(loss)
+
+    def _parallel_step(self, x: np.ndarray, y: np.ndarray, epoch: int, batch: int) -> float:
+        """One step on this rank's share: the forward and backward run even on an empty share,
+        since a SyncBatchNorm layer's all-reduces need every rank."""
+        scores, count = self.model(x), y.shape[0]
+        local = float(self.loss(scores, y)) if count else 0.0
+        loss, total = self.parallel.global_loss(local, count)
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(self._nonfinite_message(loss, epoch, batch))
+        self.model.backward(self.loss.backward() if count else np.zeros_like(scores))
+        self.parallel.average_gradients(count, total)
+        return self._update(loss)
+
+    def _update(self, loss: float) -> float:
         if self.clip_grad_norm is not None:
             clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()

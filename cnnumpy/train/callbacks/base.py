@@ -57,6 +57,9 @@ class Callback:
     optional_state: ClassVar[bool] = False
     """True when a resumed run may add or drop this callback: its state then starts fresh, or
     the checkpoint's is ignored."""
+    rank_zero_only: ClassVar[bool] = False
+    """True for a callback that only reports (prints, draws, writes a log): on K processes
+    the Trainer runs it on rank 0 alone. The others run on every rank, with the same logs."""
     trainer: Trainer
 
     def set_trainer(self, trainer: Trainer) -> None:

@@ -33,7 +33,13 @@ class Checkpoint(Callback):
       ``null``), with ``changes`` (``trainer.changes``) when a resumed run changed a setting.
 
     ``model_name``, ``normalization`` and ``extra`` (JSON-able: how the run was set up) are
-    stored in both checkpoints. :meth:`resume` restores a run from ``last.npz``, so that a run
+    stored in both checkpoints.
+
+    On K processes it runs on every rank (the ranks' Generator states are gathered, a
+    collective step) and rank 0 alone writes. The checkpoint records ``world_size`` K and each
+    rank's Generators (rank 0's under their own names, rank ``r``'s as ``rank{r}/NAME``);
+    resuming needs the same K, since another would give each rank other images to augment and
+    other noise to draw, and batch norm other per-rank statistics. :meth:`resume` restores a run from ``last.npz``, so that a run
     killed at any moment continues with exactly the arithmetic of an uninterrupted one.
 
     A write that fails (a full disk, a lost mount) raises :class:`~cnnumpy.train.RunWriteError`
@@ -58,14 +64,20 @@ class Checkpoint(Callback):
         self.extra = dict(extra or {})
 
     def on_train_begin(self) -> None:
+        if _rank(self.trainer) > 0:  # rank 0 owns the files
+            return
         for name in FILES:
             remove_stale_temporaries(self.directory / name)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         t, last = self.trainer, self.directory / "last.npz"
+        rng_states = _all_ranks_rng_states(t)
+        if _rank(t) > 0:
+            t.last_checkpoint, t.last_checkpoint_epoch = last, t.epoch
+            return
         if logs.get("best"):
-            self._write(self.directory / "best.npz", self.save)
-        self._write(last, self.save)
+            self._write(self.directory / "best.npz", lambda p: self.save(p, rng_states))
+        self._write(last, lambda p: self.save(p, rng_states))
         t.last_checkpoint, t.last_checkpoint_epoch = last, t.epoch
         record = dict(t.history) | ({"changes": t.changes} if t.changes else {})
         text = strict_json.dumps(record, indent=1).encode()
@@ -82,14 +94,20 @@ class Checkpoint(Callback):
                 " (each file is replaced only once a complete new one is written)"
             ) from err
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the trainer's full state to ``path``."""
+    def save(self, path: str | os.PathLike, rng_states: dict[str, Any] | None = None) -> None:
+        """Write the trainer's full state to ``path`` (``rng_states``: every rank's, from
+        :func:`_all_ranks_rng_states`; default this process's Generators)."""
         t = self.trainer
+        world = _world_size(t)
+        extra = {**self.extra, "stopped_early": t.stop_training, "changes": t.changes}
+        if world > 1:
+            extra["world_size"] = world
         save_checkpoint(
             path, model=t.model, optimizer=t.optimizer, epoch=t.epoch, history=t.history,
-            rng_states=t.rngs.generators(), model_name=self.model_name,
+            rng_states=rng_states if rng_states is not None else t.rngs.generators(),
+            model_name=self.model_name,
             normalization=self.normalization, callback_states=_callback_states(t.callbacks),
-            extra={**self.extra, "stopped_early": t.stop_training, "changes": t.changes},
+            extra=extra,
         )  # fmt: skip
 
     def resume(self, path: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -106,7 +124,9 @@ class Checkpoint(Callback):
         t = self.trainer
         path = Path(path) if path is not None else self.directory / "last.npz"
         contents = load_checkpoint(path, t.model, t.optimizer)
-        t.rngs.load_state_dict(contents["rng_states"], f"checkpoint {path}")
+        _check_world_size(path, contents, _world_size(t))
+        t.rngs.load_state_dict(_rank_rng_states(contents["rng_states"], _rank(t)),
+                               f"checkpoint {path}")  # fmt: skip
         states = contents["callback_states"]
         if contents["version"] == 1:
             states = _states_from_version_1(contents)
@@ -128,6 +148,48 @@ class Checkpoint(Callback):
 
     def __repr__(self) -> str:
         return f"Checkpoint({str(self.directory)!r})"
+
+
+def _rank(trainer: Any) -> int:
+    comm = getattr(trainer, "comm", None)
+    return 0 if comm is None else comm.rank
+
+
+def _world_size(trainer: Any) -> int:
+    comm = getattr(trainer, "comm", None)
+    return 1 if comm is None else comm.size
+
+
+def _all_ranks_rng_states(trainer: Any) -> dict[str, Any]:
+    """Every rank's Generator states: rank 0's by name, rank ``r``'s as ``rank{r}/name``
+    (collective on K processes)."""
+    own = trainer.rngs.state_dict()
+    if _world_size(trainer) == 1:
+        return own
+    states: dict[str, Any] = {}
+    for rank, theirs in enumerate(trainer.comm.allgather(own)):
+        prefix = "" if rank == 0 else f"rank{rank}/"
+        states.update({prefix + name: state for name, state in theirs.items()})
+    return states
+
+
+def _rank_rng_states(states: dict[str, Any], rank: int) -> dict[str, Any]:
+    if rank == 0:
+        return {k: v for k, v in states.items() if not k.startswith("rank")}
+    prefix = f"rank{rank}/"
+    return {k[len(prefix) :]: v for k, v in states.items() if k.startswith(prefix)}
+
+
+def _check_world_size(path: Path, contents: dict[str, Any], world: int) -> None:
+    written = int(contents["extra"].get("world_size", 1))
+    if written != world:
+        how = f"mpirun -n {written} " if written > 1 else "one process (no mpirun) "
+        raise ResumeError(
+            f"checkpoint {path} was written by a run on {written} process"
+            f"{'es' if written > 1 else ''}, this one has {world}: resume it on {how}"
+            "(on another number each process would augment other images and draw other "
+            "dropout noise, so the run would not continue as it started)"
+        )
 
 
 def _check_states(path: Path, callbacks: list[Callback], states: dict[str, Any]) -> None:

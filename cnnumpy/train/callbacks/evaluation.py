@@ -33,11 +33,16 @@ def predict(model: Module, loss: Any, batches: Iterable[np.ndarray]) -> np.ndarr
     return np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
 
 
-def evaluate(model: Module, loss: Any, loader: DataLoader, bar: Any = None) -> tuple[float, float]:
+def evaluate(
+    model: Module, loss: Any, loader: DataLoader, bar: Any = None, comm: Any = None
+) -> tuple[float, float]:
     """``(mean loss, accuracy)`` over ``loader``'s batches, in eval mode (the mode is put back).
 
     The loss is each batch's weighted by its size, so it is the mean over all samples. ``bar``
-    (anything with ``update(n)``, e.g. a tqdm bar) is advanced by each batch's size."""
+    (anything with ``update(n)``, e.g. a tqdm bar) is advanced by each batch's size. With a
+    communicator ``comm`` of K ranks, each evaluating its shard of ``loader``
+    (``shard=(rank, K)``), the sums of loss, correct answers and images are all-reduced: every
+    rank returns the values over the whole set."""
     was_training = model.training
     model.eval()
     total, correct, count = 0.0, 0, 0
@@ -51,6 +56,9 @@ def evaluate(model: Module, loss: Any, loader: DataLoader, bar: Any = None) -> t
                 bar.update(y.shape[0])
     finally:
         model.train(was_training)
+    if comm is not None and comm.size > 1:
+        sums = comm.allreduce_(np.array([total, correct, count], np.float64))
+        total, correct, count = float(sums[0]), int(sums[1]), int(sums[2])
     if count == 0:
         return math.nan, math.nan
     return total / count, correct / count
@@ -74,6 +82,17 @@ class Evaluate(Callback):
     ) -> None:
         self.val_loader, self.train_loader = val_loader, train_loader
 
+    def set_trainer(self, trainer: Any) -> None:
+        super().set_trainer(trainer)
+        comm = getattr(trainer, "comm", None)
+        wanted = (0, 1) if comm is None else (comm.rank, comm.size)
+        for name, loader in (("val_loader", self.val_loader), ("train_loader", self.train_loader)):
+            if loader is not None and loader.shard != wanted:
+                raise ValueError(
+                    f"Evaluate's {name} must be sharded as the trainer's ranks: "
+                    f"shard={wanted}, got {loader.shard}"
+                )
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         logs["train_acc"] = math.nan
         if self.train_loader is not None:
@@ -85,9 +104,9 @@ class Evaluate(Callback):
     def _measure(self, loader: DataLoader, what: str) -> tuple[float, float]:
         t = self.trainer
         make_bar = getattr(t, "evaluation_bar", None)
-        bar = None if make_bar is None else make_bar(len(loader.labels), what)
+        bar = None if make_bar is None else make_bar(loader.shard_samples, what)
         try:
-            return evaluate(t.model, t.loss, loader, bar)
+            return evaluate(t.model, t.loss, loader, bar, getattr(t, "comm", None))
         finally:
             if bar is not None:
                 bar.close()

@@ -35,6 +35,7 @@ class MetricsLog(Callback):
     """
 
     priority = PRIORITY_READER
+    rank_zero_only = True
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)

@@ -57,6 +57,7 @@ class Progress(Callback):
     """
 
     priority = PRIORITY_READER
+    rank_zero_only = True
 
     def __init__(self, bar: bool | None = None, lines: bool = True, file: IO | None = None) -> None:
         self.show_bar, self.lines, self.file = bar, lines, file
