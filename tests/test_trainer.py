@@ -215,8 +215,23 @@ def test_solver_runs_are_bit_identical_to_the_previous_main():
     with np.load(OLD / "solver_runs.npz") as npz:
         expected = dict(npz)
     assert got.keys() == expected.keys()
+    if all(np.array_equal(got[key], value) for key, value in expected.items()):
+        return  # bit for bit: the machine rounds as the one that wrote the fixtures
+    # These runs are in float64, where NumPy's exp and log round the last bit differently on
+    # CPUs with and without AVX-512 (its SIMD paths), and the fixtures come from one machine.
+    # Another CPU must still agree to 1e-9 relative after every step (a change of arithmetic,
+    # such as another order of the updates, is many orders of magnitude larger).
     for key, value in expected.items():
-        assert np.array_equal(got[key], value), f"{key} differs from the previous main's"
+        if value.dtype.kind == "f":
+            np.testing.assert_allclose(got[key], value, rtol=1e-9, atol=1e-15, err_msg=key)
+        elif value.dtype.kind == "U" and key.endswith("history"):
+            mine, theirs = json.loads(str(got[key])), json.loads(str(value))
+            assert mine.keys() == theirs.keys(), key
+            for name in theirs:
+                np.testing.assert_allclose(np.array(mine[name], float), np.array(theirs[name], float),
+                                           rtol=1e-9, err_msg=f"{key}.{name}")  # fmt: skip
+        else:
+            assert np.array_equal(got[key], value), f"{key} differs from the previous main's"
 
 
 def cnnumpy(*args: str, cwd: Path) -> str:
@@ -231,14 +246,30 @@ TRAIN = ["train", "--train-size", "300", "--augment", "crop", "--optimizer", "sg
          "hidden_dim=16", "--no-progress", "--out", "run"]  # fmt: skip
 
 
+ROUNDING = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-9}
+"""How far another CPU may round from the one that wrote the fixtures (NumPy's exp and log take
+other SIMD paths with and without AVX-512), relative, after the fixtures' few epochs."""
+
+
+def states_close(a: dict, b: dict) -> bool:
+    """Equal bit for bit, or (on a CPU that rounds exp and log otherwise) to ``ROUNDING``."""
+    if states_equal(a, b):
+        return True
+    return a.keys() == b.keys() and all(
+        np.allclose(a[k], b[k], rtol=ROUNDING.get(b[k].dtype, 0), atol=1e-7) for k in a
+    )
+
+
 def assert_same_run(got_path: Path, expected_path: Path) -> None:
     got, expected = load_checkpoint(got_path), load_checkpoint(expected_path)
-    assert states_equal(got["model_state"], expected["model_state"]), "weights differ"
-    assert states_equal(got["optimizer_state"], expected["optimizer_state"]), "optimiser differs"
+    assert states_close(got["model_state"], expected["model_state"]), "weights differ"
+    assert states_close(got["optimizer_state"], expected["optimizer_state"]), "optimiser differs"
     # the previous main recorded no validation loss: every key it had must be equal
     old = expected["history"]
-    assert {k: got["history"][k] for k in old} == old and got["epoch"] == expected["epoch"]
-    assert got["rng_states"] == expected["rng_states"]
+    assert got["epoch"] == expected["epoch"] and old.keys() <= got["history"].keys()
+    for key, values in old.items():
+        np.testing.assert_allclose(got["history"][key], values, rtol=1e-5, err_msg=key)
+    assert got["rng_states"] == expected["rng_states"], "the random draws are exact everywhere"
 
 
 def test_cli_training_is_bit_identical_to_the_previous_main(tmp_path):

@@ -6,11 +6,17 @@ Before the first step, in this order (each a clear error, nothing trained): the 
 probe file; stale temporary files removed), the checkpoint to resume and the settings it
 records, the model options, the data (readable, a non-empty test set), the model, the free
 space the checkpoints need, and the resumed state (read and checked whole by the Solver).
+
+Under ``mpirun -n K`` every process runs this with the same arguments: rank 0 alone plans the
+run directory (and reports), the plan is broadcast, every rank loads the data and builds the
+model, and the Solver trains on the K ranks (see :mod:`cnnumpy.train.data_parallel`). A rank
+that fails ends the job with its message (:mod:`cnnumpy.distributed.failure`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -20,14 +26,19 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, distributed
 from ..checkpoint import load_checkpoint
 from ..data import Dataset, Normalization, normalize
 from ..data.folder import run_name
 from ..models import model_label, model_spec
 from ..solver import Solver
 from ..train import run_dir
-from ..train.errors import DivergenceError, ResumeError, RunDirectoryError, RunWriteError
+from ..train.errors import (
+    DivergenceError,
+    ResumeError,
+    RunDirectoryError,
+    RunWriteError,
+)
 from ..train.factory import criterion_for, default_lr, make_optimizer, make_scheduler
 from ..train.resume import flag, merge_settings
 from ._common import load_data, make_augment
@@ -61,17 +72,81 @@ class Plan:
 
 def run(args: argparse.Namespace) -> int:
     """``cnnumpy train``: plan, set up, train and report; the exit status."""
-    if args.threads is not None:
-        backend.set_num_threads(args.threads)
-    plan = plan_run(args)
+    try:
+        comm = distributed.world()
+    except distributed.MPIUnavailableError as err:
+        print(f"cnnumpy train: error: {err}", file=sys.stderr)
+        return 1
+    if comm.size == 1:
+        return _run(args, comm)
+    distributed.install_except_hook(comm)
+    if comm.rank > 0:  # rank 0 reports; the others print only their errors
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    try:
+        status = _run(args, comm)
+    except (ValueError, OSError) as err:
+        return distributed.fail(comm, f"cnnumpy train: error: {err}")
+    if status != 0 and comm.rank == 0:  # the others may still wait in a collective
+        return distributed.fail(comm, f"cnnumpy train: ended with status {status}", status)
+    return status
+
+
+def _run(args: argparse.Namespace, comm: Any) -> int:
+    _set_threads(args, comm)
+    plan = plan_run(args) if comm.rank == 0 else None
+    if comm.size > 1:
+        plan = _broadcast_plan(comm, plan)
     try:
         data, train = _load(plan.settings, args)
-        solver = _set_up(plan, data, train, args)
+        solver = _set_up(plan, data, train, args, comm)
     except BaseException:
-        if plan.created:  # leave no empty directory behind a run that never started
+        if plan.created and comm.rank == 0:  # no empty directory behind a run that never started
             run_dir.remove_if_empty(plan.out)
         raise
+    if comm.rank > 0:
+        return _train_quietly(solver)
     return _train_and_report(plan, solver, data, args)
+
+
+def _set_threads(args: argparse.Namespace, comm: Any) -> None:
+    """``--threads``; on K processes of one machine by default each gets its share of the
+    cores, for cnnumpy's kernels and for BLAS alike (K processes each using every core
+    would only fight over them)."""
+    threads = args.threads
+    if threads is None and comm.size > 1:
+        local = int(os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE", comm.size))
+        threads = max(1, len(os.sched_getaffinity(0)) // max(1, local))
+    if threads is not None:
+        backend.set_num_threads(threads)
+        if comm.size > 1:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(limits=threads, user_api="blas")
+
+
+def _broadcast_plan(comm: Any, plan: Plan | None) -> Plan:
+    """Rank 0's plan on every rank (as JSON: tuples in the model options come back as such)."""
+    sent = None if plan is None else {
+        "out": str(plan.out), "settings": plan.settings, "resume": plan.resume,
+        "created": plan.created, "changes": plan.changes,
+    }  # fmt: skip
+    got = comm.broadcast(sent, root=0)
+    settings = dict(got["settings"])
+    settings["model_options"] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in settings["model_options"].items()
+    }
+    changes = [tuple(c) for c in got["changes"]]
+    return Plan(Path(got["out"]), settings, got["resume"], got["created"], changes)
+
+
+def _train_quietly(solver: Solver) -> int:
+    """Train on a rank other than 0. The errors every rank meets alike (a diverged loss, seen
+    in the global loss) are left to rank 0 to report; any other error ends the job."""
+    try:
+        solver.train()
+    except (DivergenceError, KeyboardInterrupt):
+        return 1
+    return 0
 
 
 # -- before training ----------------------------------------------------------------------------
@@ -122,6 +197,7 @@ def _resumed(args: argparse.Namespace, given: dict[str, Any]) -> Plan:
     optimizer = settings.get("optimizer", given.get("optimizer"))
     unused = {"mu"} if optimizer != "sdlm" else set()  # no such hyper-parameter: nothing lost
     unused |= {"momentum"} if optimizer not in ("sgd", "rmsprop") else set()
+    unused |= {"sync_bn"}  # recorded since it exists; an older run had plain batch norm
     defaulted = [
         flag(n)
         for n in unrecorded
@@ -159,17 +235,23 @@ def _load(s: dict[str, Any], args: argparse.Namespace) -> tuple[Dataset, tuple]:
     return data, train
 
 
-def _set_up(plan: Plan, data: Dataset, train: tuple, args: argparse.Namespace) -> Solver:
+def _set_up(
+    plan: Plan, data: Dataset, train: tuple, args: argparse.Namespace, comm: Any
+) -> Solver:
     """The model, optimiser and Solver (which reads and checks a resumed state whole)."""
     s = plan.settings
     model_kwargs = _model_kwargs(data, s)
     model = build_checked(s["model"], s["seed"], model_kwargs, s["model_options"])
+    if s["sync_bn"]:
+        from ..nn import SyncBatchNorm  # TEMP until the layer lands
+
+        model = SyncBatchNorm.convert_sync_batchnorm(model, comm)
     optimizer = make_optimizer(s["optimizer"], model.parameters(), s["lr"], momentum=s["momentum"],
                                weight_decay=s["weight_decay"], mu=s["mu"])  # fmt: skip
     run_dir.check_free_space(
         plan.out, _checkpoint_bytes(model, optimizer) * (1 if plan.resume else 3)
     )
-    if args.overwrite and (removed := run_dir.clear(plan.out)):
+    if args.overwrite and comm.rank == 0 and (removed := run_dir.clear(plan.out)):
         print(f"--overwrite: removed {', '.join(removed)} from {plan.out}")
     validated = len(data.val[1]) > 0  # --val-size 0 trains on every image, keeps the last epoch
     solver = Solver(
@@ -181,6 +263,7 @@ def _set_up(plan: Plan, data: Dataset, train: tuple, args: argparse.Namespace) -
         augment=make_augment(s["augment"], s["dataset"], data.normalization, data.image_shape[1]),
         scheduler=make_scheduler(s["lr_schedule"], optimizer, s["epochs"]),
         clip_grad_norm=s["clip_grad_norm"], divergence_factor=s["divergence_factor"] or 0.0,
+        comm=comm,
     )  # fmt: skip
     solver.record_changes(plan.changes)
     return solver

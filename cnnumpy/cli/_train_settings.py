@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 32, "augment": "none", "optimizer": "adam", "lr": None, "lr_schedule": "none",
     "momentum": 0.9, "weight_decay": 0.0, "mu": 0.02, "train_size": None, "val_size": None,
     "epochs": 20, "patience": None, "clip_grad_norm": None, "divergence_factor": DEFAULT_FACTOR,
+    "sync_bn": False,
 }  # fmt: skip
 """A new run's settings when not given; ``lr`` None is the optimiser's default, the sizes None
 the whole training set and the data set's own validation split."""

@@ -35,7 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "then runs/MODEL-DATASET-2, ...); a directory that holds a run is continued with "
             "--resume or replaced with --overwrite. A resumed run keeps its recorded settings: "
             "--lr, --epochs, --patience, --clip-grad-norm, --divergence-factor and --data-dir "
-            "may change (recorded as changes), the others must match or be left out."
+            "may change (recorded as changes), the others must match or be left out. "
+            "Prefixed with mpirun -n K, it trains one model on K processes (mpi4py and Open "
+            "MPI: pip install 'cnnumpy[mpi]'): each takes its share of every global batch, "
+            "the gradients are averaged before every step, rank 0 prints and writes the "
+            "files, and --resume needs the same K."
         ),
     )
     _add_model_and_data(p.add_argument_group("model and data"))
@@ -112,7 +116,11 @@ def _add_optimisation(p: argparse._ArgumentGroup) -> None:
         "0 turns it off)",
     )  # fmt: skip
     p.add_argument("--epochs", type=int, default=None, help="epochs in all (default 20)")
-    p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default 32)")
+    p.add_argument(
+        "--batch-size", type=int, default=None,
+        help="mini-batch size (default 32): the global batch, so under mpirun -n K each "
+        "process takes B/K of every batch and the run sees the batches one process would",
+    )  # fmt: skip
     p.add_argument(
         "--patience", type=int, default=None,
         help="stop when validation accuracy has not improved for this many epochs (default "
@@ -145,11 +153,18 @@ def _add_run(p: argparse._ArgumentGroup) -> None:
         help="replace the run that --out holds (its checkpoints, history and results are "
         "deleted when training starts)",
     )  # fmt: skip
+    p.add_argument(
+        "--sync-bn", action="store_const", const=True, default=None,
+        help="under mpirun -n K: batch norm with the statistics of the whole global batch "
+        "(SyncBatchNorm, all-reduced in the forward and backward passes) instead of each "
+        "process's share (the default, as PyTorch's DistributedDataParallel)",
+    )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument(
         "--threads", type=positive_int, default=None, metavar="N",
         help=f"threads for cnnumpy's own kernels (default: ${backend.ENV_VAR}, else the usable "
-        f"cores, at most {backend.MAX_DEFAULT_THREADS}); results do not depend on it",
+        f"cores, at most {backend.MAX_DEFAULT_THREADS}; under mpirun -n K each process's "
+        "share of the machine's cores, for BLAS too); results do not depend on it",
     )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from .comm import (
     launched_size,
     world,
 )
+from .failure import fail, install_except_hook, rank_label
 from .threads import ThreadCommunicator, run_threads, thread_group
 
 __all__ = [
@@ -31,7 +32,10 @@ __all__ = [
     "SingleProcess",
     "ThreadCommunicator",
     "broadcast_state",
+    "fail",
+    "install_except_hook",
     "launched_size",
+    "rank_label",
     "run_threads",
     "thread_group",
     "world",

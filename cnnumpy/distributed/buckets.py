@@ -78,6 +78,6 @@ def broadcast_state(comm: Any, arrays: Sequence[np.ndarray], root: int = 0) -> N
         if a.flags.c_contiguous:
             comm.broadcast_(a, root)
         else:
-            tmp = np.ascontiguousarray(a)
+            tmp = np.array(a, order="C")
             comm.broadcast_(tmp, root)
             a[...] = tmp

@@ -36,7 +36,7 @@ INSTALL_HINT = "pip install 'cnnumpy[mpi]' (mpi4py and Open MPI's mpirun)"
 _SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 
 
-class MPIUnavailableError(RuntimeError):
+class MPIUnavailableError(ImportError):
     """More than one process was asked for, but mpi4py cannot be imported."""
 
 
@@ -133,13 +133,20 @@ def launched_size() -> int:
     return 1
 
 
+_WORLD: MPICommunicator | None = None
+
+
 def world() -> SingleProcess | MPICommunicator:
-    """The communicator of this job: the MPI world under ``mpirun -n K`` with K > 1, else
-    :class:`SingleProcess`. Raises :class:`MPIUnavailableError`, saying how to install it,
-    when the launcher started several processes but mpi4py is missing."""
+    """The communicator of this job: the MPI world under ``mpirun -n K`` with K > 1 (the same
+    object on every call), else :class:`SingleProcess`. Raises :class:`MPIUnavailableError`,
+    saying how to install it, when the launcher started several processes but mpi4py is
+    missing."""
+    global _WORLD
     if launched_size() <= 1:
         return SingleProcess()
-    return MPICommunicator()
+    if _WORLD is None:
+        _WORLD = MPICommunicator()
+    return _WORLD
 
 
 def _import_mpi4py() -> Any:

@@ -49,7 +49,7 @@ class DataParallel:
 
     def broadcast_model(self) -> None:
         """Every rank's parameters and buffers become rank 0's."""
-        state = {k: np.ascontiguousarray(v) for k, v in self.model.state_dict().items()}
+        state = {k: np.array(v, order="C") for k, v in self.model.state_dict().items()}
         broadcast_state(self.comm, list(state.values()))
         self.model.load_state_dict(state)
 
@@ -59,7 +59,7 @@ class DataParallel:
         if not names:
             return
         state = self.model.state_dict()
-        state.update({n: np.ascontiguousarray(state[n]) for n in names})
+        state.update({n: np.array(state[n], order="C") for n in names})
         broadcast_state(self.comm, [state[n] for n in names])
         self.model.load_state_dict(state)
 

@@ -21,7 +21,7 @@ from .trainer import Trainer
 
 FIXED = (
     "model", "model_options", "dataset", "seed", "batch_size", "augment", "optimizer",
-    "lr_schedule", "momentum", "weight_decay", "mu", "train_size", "val_size",
+    "lr_schedule", "momentum", "weight_decay", "mu", "train_size", "val_size", "sync_bn",
 )  # fmt: skip
 """Settings that make the run what it is: refused when a resumed run is given another value."""
 CHANGEABLE = ("lr", "epochs", "patience", "clip_grad_norm", "divergence_factor", "data_dir")

@@ -37,7 +37,7 @@ class Checkpoint(Callback):
 
     On K processes it runs on every rank (the ranks' Generator states are gathered, a
     collective step) and rank 0 alone writes. The checkpoint records ``world_size`` K and each
-    rank's Generators (rank 0's under their own names, rank ``r``'s as ``rank{r}/NAME``);
+    rank's Generators (rank 0's under their own names, rank ``r``'s as ``rank{r}:NAME``);
     resuming needs the same K, since another would give each rank other images to augment and
     other noise to draw, and batch norm other per-rank statistics. :meth:`resume` restores a run from ``last.npz``, so that a run
     killed at any moment continues with exactly the arithmetic of an uninterrupted one.
@@ -161,14 +161,14 @@ def _world_size(trainer: Any) -> int:
 
 
 def _all_ranks_rng_states(trainer: Any) -> dict[str, Any]:
-    """Every rank's Generator states: rank 0's by name, rank ``r``'s as ``rank{r}/name``
+    """Every rank's Generator states: rank 0's by name, rank ``r``'s as ``rank{r}:name``
     (collective on K processes)."""
     own = trainer.rngs.state_dict()
     if _world_size(trainer) == 1:
         return own
     states: dict[str, Any] = {}
     for rank, theirs in enumerate(trainer.comm.allgather(own)):
-        prefix = "" if rank == 0 else f"rank{rank}/"
+        prefix = "" if rank == 0 else f"rank{rank}:"
         states.update({prefix + name: state for name, state in theirs.items()})
     return states
 
@@ -176,17 +176,17 @@ def _all_ranks_rng_states(trainer: Any) -> dict[str, Any]:
 def _rank_rng_states(states: dict[str, Any], rank: int) -> dict[str, Any]:
     if rank == 0:
         return {k: v for k, v in states.items() if not k.startswith("rank")}
-    prefix = f"rank{rank}/"
+    prefix = f"rank{rank}:"
     return {k[len(prefix) :]: v for k, v in states.items() if k.startswith(prefix)}
 
 
 def _check_world_size(path: Path, contents: dict[str, Any], world: int) -> None:
     written = int(contents["extra"].get("world_size", 1))
     if written != world:
-        how = f"mpirun -n {written} " if written > 1 else "one process (no mpirun) "
+        how = f"mpirun -n {written} " if written > 1 else "one process (without mpirun) "
         raise ResumeError(
             f"checkpoint {path} was written by a run on {written} process"
-            f"{'es' if written > 1 else ''}, this one has {world}: resume it on {how}"
+            f"{'es' if written > 1 else ''}, this one has {world}: resume it with {how}"
             "(on another number each process would augment other images and draw other "
             "dropout noise, so the run would not continue as it started)"
         )
