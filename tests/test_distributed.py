@@ -5,6 +5,8 @@ against one process at batch B. The same runs under a real ``mpirun`` are in
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,7 @@ from cnnumpy import nn
 from cnnumpy.data import DataLoader
 from cnnumpy.distributed import (
     GradientBuckets,
+    MPIUnavailableError,
     SingleProcess,
     run_threads,
     thread_group,
@@ -53,6 +56,16 @@ def test_a_failing_rank_releases_the_others():
 
     with pytest.raises(RuntimeError, match="rank 1 broke"):
         run_threads(body, 3)
+
+
+def test_several_processes_without_mpi4py_say_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(cn.distributed.comm, "_WORLD", None)
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # as if not installed
+    with pytest.raises(MPIUnavailableError, match=r"one of 2 .* pip install 'cnnumpy\[mpi\]'"):
+        cn.distributed.world()
+    monkeypatch.delenv("OMPI_COMM_WORLD_SIZE")
+    assert isinstance(cn.distributed.world(), SingleProcess), "no launcher: one process"
 
 
 def test_thread_group_checks_its_size():

@@ -228,7 +228,8 @@ def test_solver_runs_are_bit_identical_to_the_previous_main():
             mine, theirs = json.loads(str(got[key])), json.loads(str(value))
             assert mine.keys() == theirs.keys(), key
             for name in theirs:
-                np.testing.assert_allclose(np.array(mine[name], float), np.array(theirs[name], float),
+                np.testing.assert_allclose(np.array(mine[name], float),
+                                           np.array(theirs[name], float),
                                            rtol=1e-9, err_msg=f"{key}.{name}")  # fmt: skip
         else:
             assert np.array_equal(got[key], value), f"{key} differs from the previous main's"

@@ -31,6 +31,7 @@ from ..checkpoint import load_checkpoint
 from ..data import Dataset, Normalization, normalize
 from ..data.folder import run_name
 from ..models import model_label, model_spec
+from ..nn import SyncBatchNorm
 from ..solver import Solver
 from ..train import run_dir
 from ..train.errors import (
@@ -243,8 +244,6 @@ def _set_up(
     model_kwargs = _model_kwargs(data, s)
     model = build_checked(s["model"], s["seed"], model_kwargs, s["model_options"])
     if s["sync_bn"]:
-        from ..nn import SyncBatchNorm  # TEMP until the layer lands
-
         model = SyncBatchNorm.convert_sync_batchnorm(model, comm)
     optimizer = make_optimizer(s["optimizer"], model.parameters(), s["lr"], momentum=s["momentum"],
                                weight_decay=s["weight_decay"], mu=s["mu"])  # fmt: skip

@@ -31,9 +31,9 @@ import numpy as np
 
 INSTALL_HINT = "pip install 'cnnumpy[mpi]' (mpi4py and Open MPI's mpirun)"
 
-# What the launchers of Open MPI, MPICH/Hydra, Intel MPI and Slurm put in each process's
+# What the launchers of Open MPI and of MPICH/Intel MPI (Hydra) put in each process's
 # environment: the number of processes in the job.
-_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
+_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
 
 
 class MPIUnavailableError(ImportError):

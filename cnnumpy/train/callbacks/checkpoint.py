@@ -39,8 +39,10 @@ class Checkpoint(Callback):
     collective step) and rank 0 alone writes. The checkpoint records ``world_size`` K and each
     rank's Generators (rank 0's under their own names, rank ``r``'s as ``rank{r}:NAME``);
     resuming needs the same K, since another would give each rank other images to augment and
-    other noise to draw, and batch norm other per-rank statistics. :meth:`resume` restores a run from ``last.npz``, so that a run
-    killed at any moment continues with exactly the arithmetic of an uninterrupted one.
+    other noise to draw, and batch norm other per-rank statistics.
+
+    :meth:`resume` restores a run from ``last.npz``, so that a run killed at any moment
+    continues with exactly the arithmetic of an uninterrupted one.
 
     A write that fails (a full disk, a lost mount) raises :class:`~cnnumpy.train.RunWriteError`
     naming the file and the last complete checkpoint: each file is replaced only by a complete
