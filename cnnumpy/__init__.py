@@ -11,13 +11,28 @@
   analysis and figures of a model;
 - ``cn.onnx.export`` / ``cn.onnx.load``: models to and from ONNX (the ``onnx`` extra);
   ``cn.save_weights`` / ``cn.load_weights``: a state dict as safetensors (the ``weights`` extra);
+- ``cn.distributed``: communicators for data-parallel training on K processes (MPI) or
+  threads;
 - ``cn.set_num_threads`` / ``cn.get_num_threads``: the threads of cnnumpy's own kernels;
 - ``cn.load(checkpoint)``: a trained model ready to classify new images (``cn.predict``).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import backend, data, functional, init, inspect, models, nn, onnx, optim, predict, train
+from . import (
+    backend,
+    data,
+    distributed,
+    functional,
+    init,
+    inspect,
+    models,
+    nn,
+    onnx,
+    optim,
+    predict,
+    train,
+)
 from .backend import get_num_threads, set_num_threads
 from .predict import load
 from .weights import load_weights, save_weights
@@ -31,6 +46,7 @@ __all__ = [
     "__version__",
     "backend",
     "data",
+    "distributed",
     "functional",
     "get_num_threads",
     "init",

@@ -21,6 +21,7 @@ ROOT = Path(cn.__file__).parent
 # Bottom to top; a module may import from its own rank or a lower one.
 RANKS = {
     "backend": 0,
+    "distributed": 0,
     "functional": 1,
     "init": 1,
     "nn": 2,

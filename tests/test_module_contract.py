@@ -41,6 +41,7 @@ LAYERS: dict[str, tuple[Case, bool]] = {
     "Dropout": (lambda r: (nn.Dropout(0.3, rng=r), (3, 5)), False),
     "BatchNorm1d": (lambda r: (nn.BatchNorm1d(4), (5, 4)), False),
     "BatchNorm2d": (lambda r: (nn.BatchNorm2d(2), (3, 2, 3, 3)), False),
+    "SyncBatchNorm": (lambda r: (nn.SyncBatchNorm(2), (3, 2, 3, 3)), False),
     "LocalResponseNorm": (lambda r: (nn.LocalResponseNorm(3), (2, 4, 3, 3)), False),
     "LayerNorm": (lambda r: (nn.LayerNorm((2, 3, 3)), (2, 2, 3, 3)), False),
     "GroupNorm": (lambda r: (nn.GroupNorm(2, 4), (2, 4, 3, 3)), False),

@@ -226,6 +226,7 @@ SPATIAL = {
     "AvgPool2d": _pool(nn.AvgPool2d, T.AvgPool2d, ("ceil_mode", "count_include_pad")),
     "AdaptiveAvgPool2d": adaptive_avg_pool2d,
     "BatchNorm2d": _batch_norm(nn.BatchNorm2d, T.BatchNorm2d, spatial=True),
+    "SyncBatchNorm": _batch_norm(nn.SyncBatchNorm, T.SyncBatchNorm, spatial=True),
     "LocalResponseNorm": lrn, "ConstantPad2d": constant_pad2d,
     "GroupNorm": group_norm,
 }  # fmt: skip

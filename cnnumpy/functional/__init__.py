@@ -108,6 +108,12 @@ from .pool_naive import (
     subsampling_forward_naive,
 )
 from .rbf import map_loss, rbf_backward, rbf_backward_naive, rbf_forward, rbf_forward_naive
+from .sync_batch_norm import (
+    sync_batch_norm_backward,
+    sync_batch_norm_backward_naive,
+    sync_batch_norm_forward,
+    sync_batch_norm_forward_naive,
+)
 from .table_conv import (
     table_conv2d_backward,
     table_conv2d_curvature,
@@ -202,6 +208,10 @@ __all__ = [
     "subsampling_forward",
     "subsampling_forward_naive",
     "svm_loss",
+    "sync_batch_norm_backward",
+    "sync_batch_norm_backward_naive",
+    "sync_batch_norm_forward",
+    "sync_batch_norm_forward_naive",
     "table_conv2d_backward",
     "table_conv2d_curvature",
     "table_conv2d_forward",

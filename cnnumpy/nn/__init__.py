@@ -36,6 +36,7 @@ from .pad import ConstantPad2d
 from .parameter import Parameter
 from .pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d, Subsampling
 from .rbf import RBFOutput
+from .sync_batchnorm import SyncBatchNorm
 from .table_conv import TableConv2d
 from .utils import clip_grad_norm_
 
@@ -76,6 +77,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Subsampling",
+    "SyncBatchNorm",
     "TableConv2d",
     "Tanh",
     "clip_grad_norm_",
