@@ -183,7 +183,7 @@ def resnet_tiny():
 
 
 def test_sync_batch_norm_trains_as_one_process_and_per_rank_statistics_do_not():
-    x, y = data(n=48)
+    x, y = data(n=45)  # the last batch, of 13, splits 6 and 7
     expected, _ = solver_run(resnet_tiny, x, y)
     synced = run_threads(lambda comm: solver_run(resnet_tiny, x, y, comm, sync_bn=True), 2)
     for state, _ in synced:
@@ -209,6 +209,29 @@ def test_the_noise_of_each_rank_is_its_own_and_rank_0_draws_as_one_process():
     assert ranks[0] == one
     assert ranks[1]["solver.shuffle"] == one["solver.shuffle"], "one order for every rank"
     assert ranks[1]["model.1.rng"] != one["model.1.rng"]
+
+
+class Sizes(cn.train.Callback):
+    rank_zero_only = True
+
+    def __init__(self):
+        self.sizes = []
+
+    def on_train_batch_end(self, batch, logs):
+        self.sizes.append(logs["size"])
+
+
+def test_reporting_callbacks_run_on_rank_0_and_count_the_global_batches():
+    def body(comm):
+        x, y = data(n=37)
+        model, sizes = convnet(), Sizes()
+        loader = DataLoader(x, y, 16, shuffle=True, normalized=True, shard=(comm.rank, 3))
+        trainer = Trainer(model, nn.CrossEntropyLoss(), SGD(model.parameters(), lr=0.1),
+                          loader, epochs=1, callbacks=[sizes], comm=comm)  # fmt: skip
+        trainer.fit()
+        return sizes.sizes if sizes in trainer.callbacks else None
+
+    assert run_threads(body, 3) == [[16, 16, 5], None, None]
 
 
 def test_the_trainer_wants_a_loader_sharded_for_its_rank():

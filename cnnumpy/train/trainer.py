@@ -147,8 +147,9 @@ class Trainer:
         losses = []
         for batch, (x, y) in enumerate(self.train_loader, start=1):
             self.batch = batch
-            losses.append(self._step(x, y, epoch, batch))
-            self._call("on_train_batch_end", batch, {"loss": losses[-1], "size": y.shape[0]})
+            loss, size = self._step(x, y, epoch, batch)
+            losses.append(loss)
+            self._call("on_train_batch_end", batch, {"loss": loss, "size": size})
             if self.stop_training:
                 break
         self.epoch, self.batch = epoch, 0
@@ -157,7 +158,8 @@ class Trainer:
             self.parallel.broadcast_buffers()
         self._call("on_epoch_end", epoch, {"loss": mean, "lr": lr})
 
-    def _step(self, x: np.ndarray, y: np.ndarray, epoch: int, batch: int) -> float:
+    def _step(self, x: np.ndarray, y: np.ndarray, epoch: int, batch: int) -> tuple[float, int]:
+        """One optimiser step; ``(the mini-batch's loss, its images)``."""
         if self.parallel is not None:
             return self._parallel_step(x, y, epoch, batch)
         scores = self.model(x)
@@ -165,9 +167,12 @@ class Trainer:
         if not math.isfinite(loss):
             raise NonFiniteLossError(self._nonfinite_message(loss, epoch, batch))
         self.model.backward(self.loss.backward())
-        return self._update(loss)
+        self._update()
+        return loss, y.shape[0]
 
-    def _parallel_step(self, x: np.ndarray, y: np.ndarray, epoch: int, batch: int) -> float:
+    def _parallel_step(
+        self, x: np.ndarray, y: np.ndarray, epoch: int, batch: int
+    ) -> tuple[float, int]:
         """One step on this rank's share: the forward and backward run even on an empty share,
         since a SyncBatchNorm layer's all-reduces need every rank."""
         scores, count = self.model(x), y.shape[0]
@@ -177,14 +182,14 @@ class Trainer:
             raise NonFiniteLossError(self._nonfinite_message(loss, epoch, batch))
         self.model.backward(self.loss.backward() if count else np.zeros_like(scores))
         self.parallel.average_gradients(count, total)
-        return self._update(loss)
+        self._update()
+        return loss, total  # the global batch's: what the progress bar counts
 
-    def _update(self, loss: float) -> float:
+    def _update(self) -> None:
         if self.clip_grad_norm is not None:
             clip_grad_norm_(self.model.parameters(), self.clip_grad_norm)
         self.optimizer.step()
         self.optimizer.zero_grad()
-        return loss
 
     def _call(self, moment: str, *args: Any) -> None:
         for cb in self.callbacks:
