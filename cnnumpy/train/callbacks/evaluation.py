@@ -87,10 +87,11 @@ class Evaluate(Callback):
         comm = getattr(trainer, "comm", None)
         wanted = (0, 1) if comm is None else (comm.rank, comm.size)
         for name, loader in (("val_loader", self.val_loader), ("train_loader", self.train_loader)):
-            if loader is not None and loader.shard != wanted:
+            shard = getattr(loader, "shard", (0, 1))
+            if loader is not None and shard != wanted:
                 raise ValueError(
                     f"Evaluate's {name} must be sharded as the trainer's ranks: "
-                    f"shard={wanted}, got {loader.shard}"
+                    f"shard={wanted}, got {shard}"
                 )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
@@ -104,7 +105,8 @@ class Evaluate(Callback):
     def _measure(self, loader: DataLoader, what: str) -> tuple[float, float]:
         t = self.trainer
         make_bar = getattr(t, "evaluation_bar", None)
-        bar = None if make_bar is None else make_bar(loader.shard_samples, what)
+        images = getattr(loader, "shard_samples", len(loader.labels))
+        bar = None if make_bar is None else make_bar(images, what)
         try:
             return evaluate(t.model, t.loss, loader, bar, getattr(t, "comm", None))
         finally:
