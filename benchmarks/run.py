@@ -1,14 +1,15 @@
 """cnnumpy against PyTorch's CPU kernels, side by side, on the speed cases of ``cases.py``.
 
-The cases are single layers (convolutions, pooling, batch norm, forward and backward) and whole
-training steps of small networks, each at a fixed batch and image size. For each case the two
+The cases are single layers (convolutions, pooling, batch norm, forward and backward), whole
+training steps of small networks and their eval-mode forwards, each at a fixed batch and image
+size. For each case the two
 libraries are timed alternately in one process (see ``timing.py``), in float32, after warm-up
 calls; the table shows the medians, their ratio cnnumpy / PyTorch, and the bar: the largest
 ratio the project accepts for that case. Then the peak memory of a ResNet-20 training step
 (``memory.py``) and how the step time grows with the batch. Run it on an otherwise idle
 machine and read the ratios, not the absolute times: the machines are shared.
 
-    .venv/bin/python benchmarks/run.py [--repeats 7] [--warmup 2] [--only conv,pool,norm,step]
+    .venv/bin/python benchmarks/run.py [--repeats 7] [--warmup 2] [--only conv,pool,norm,step,eval]
                                        [--json bench.json] [--no-memory]
 """
 
@@ -56,7 +57,9 @@ def print_scaling(rows: list[dict]) -> None:
     """Milliseconds per image of the ResNet-20 step at each batch size: flat when the time
     grows linearly with the batch."""
     steps = sorted(
-        (int(r["case"].rsplit("N=", 1)[1]), r) for r in rows if r["case"].startswith("resnet20")
+        (int(r["case"].rsplit("N=", 1)[1]), r)
+        for r in rows
+        if r["case"].startswith("resnet20 step")
     )
     if len(steps) < 2:
         return
@@ -67,10 +70,10 @@ def print_scaling(rows: list[dict]) -> None:
 
 DESCRIPTION = (
     "Time cnnumpy against PyTorch on CPU, case by case: single layers (convolution, pooling, "
-    "batch norm; forward and backward) and training steps of small networks (--only picks the "
-    "groups). Prints each case's median times, the ratio cnnumpy / PyTorch and the bar (the "
-    "largest ratio accepted for that case), then the peak memory of a ResNet-20 training step "
-    "and how the step time grows with the batch."
+    "batch norm; forward and backward), training steps of small networks and their eval-mode "
+    "forwards (--only picks the groups). Prints each case's median times, the ratio cnnumpy / "
+    "PyTorch and the bar (the largest ratio accepted for that case), then the peak memory of a "
+    "ResNet-20 training step and how the step time grows with the batch."
 )
 
 
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds (default 7)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
     parser.add_argument("--only", default=None, help="comma-separated groups: conv, pool, norm, "
-                        "step, scaling (default all)")  # fmt: skip
+                        "step, eval, scaling (default all)")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None,
                         help="also write the results to this JSON file")  # fmt: skip
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory check")

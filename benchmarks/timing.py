@@ -14,15 +14,21 @@ from collections.abc import Callable
 
 import numpy as np
 
+# Untimed calls before each timed one last at least this long. Another library's worker
+# threads keep spinning for a while after its last call; a step of a few milliseconds timed
+# right after them was measured up to twice as slow.
+SETTLE_SECONDS = 0.05
+
 
 def time_alternately(
     steps: list[Callable[[], object]], warmup: int, repeats: int
 ) -> list[list[float]]:
     """Seconds of each timed call of each step, the steps interleaved round by round.
 
-    In each round every step runs once untimed and then once timed: the untimed call lets the
-    other library's worker threads (which keep spinning for a while after their last call) go
-    idle, so neither library is charged for the other's threads.
+    In each round every step runs untimed (once, or again until ``SETTLE_SECONDS`` have
+    passed) and then once timed: the untimed calls let the other library's worker threads
+    (which keep spinning for a while after their last call) go idle, so neither library is
+    charged for the other's threads.
     """
     times: list[list[float]] = [[] for _ in steps]
     for _ in range(warmup):
@@ -30,7 +36,10 @@ def time_alternately(
             step()
     for _ in range(repeats):
         for step, record in zip(steps, times, strict=True):
+            settled = time.perf_counter() + SETTLE_SECONDS
             step()
+            while time.perf_counter() < settled:
+                step()
             start = time.perf_counter()
             step()
             record.append(time.perf_counter() - start)

@@ -1,7 +1,9 @@
 """2-D convolution (PyTorch's ``conv2d``, a cross-correlation) by im2col and matrix products.
 
 The loop-based reference implementation is in ``conv_naive.py``; the shared im2col / col2im
-helpers and the argument checks are in ``_im2col.py``.
+helpers and the argument checks are in ``_im2col.py``; for stride-1 layers whose padding the
+kernel reaches (ResNet's 3x3 convs at 32x32 and 16x16), ``_flat_im2col.py`` builds the
+columns from a flat layout of the padded chunk instead, one contiguous copy per kernel tap.
 
 How the work is laid out. The batch is cut into chunks whose column matrix is about
 ``CHUNK_BYTES``, and every step for a chunk runs on that chunk alone: the padding and
@@ -19,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import backend
+from . import _flat_im2col as flat
 from . import _parallel
 from ._checks import check_array, check_same_dtype, check_shape
 from ._im2col import (
@@ -94,13 +97,14 @@ def conv2d_forward(
 
     w_mat = _weight_matrix(weight, groups)
     out = np.empty((x.shape[0], f, *g.out_size), dtype=x.dtype)
+    lay = flat.layout(g) if flat.applies(g, f // groups) else None
 
     def start():
         def work(chunk: slice) -> None:
-            cols = _columns(x[chunk], g, groups)
+            cols = _columns(x[chunk], g, groups, lay)
             product = _SCRATCH.buffer("product", (groups, f // groups, cols.shape[-1]), x.dtype)
             np.matmul(w_mat, cols, out=product)
-            _store_batch_major(product.reshape(f, -1, *g.out_size), out[chunk], bias)
+            _store_batch_major(_outputs(product.reshape(f, -1), g, lay), out[chunk], bias)
 
         return work
 
@@ -152,21 +156,28 @@ def conv2d_backward(
     w_mat = _weight_matrix(weight, groups)
     by_correlation = input_grad and _correlation_dx_applies(g, c, f)
     w_rotated = _rotated_weight_matrix(weight, groups) if by_correlation else None
+    # The flat layout's dcols would need a col2im of their own: only where dx goes by
+    # correlation, decided as if dx were wanted, so dweight has the same bits either way.
+    use_flat = flat.applies(g, f // groups) and _correlation_dx_applies(g, c, f)
+    lay = flat.layout(g) if use_flat else None
 
     def start():
         def work(chunk: slice) -> tuple[np.ndarray, np.ndarray | None]:
-            cols = _columns(x[chunk], g, groups)
-            d = _SCRATCH.buffer("dout", (f, chunk.stop - chunk.start, *g.out_size), x.dtype)
-            d[...] = dout[chunk].transpose(1, 0, 2, 3)  # channel-major, like the columns
+            cols = _columns(x[chunk], g, groups, lay)
+            d = _SCRATCH.buffer("dout", (f, cols.shape[-1]), x.dtype)
+            if lay is None:
+                d[...] = dout[chunk].transpose(1, 0, 2, 3).reshape(f, -1)  # like the columns
+            else:  # zero in the junk columns, which then add nothing to dweight and dbias
+                flat.scatter_outputs(dout[chunk], lay, out=d)
             d_groups = d.reshape(groups, f // groups, -1)
             dweight = d_groups @ cols.transpose(0, 2, 1)
-            dbias = d.reshape(f, -1).sum(axis=1) if has_bias else None
+            dbias = d.sum(axis=1) if has_bias else None
             if dx is not None and w_rotated is not None:
-                _dx_by_correlation(d, w_rotated, g, out=dx[chunk])
+                _dx_by_correlation(_outputs(d, g, lay), w_rotated, g, out=dx[chunk])
             elif dx is not None:
                 # The columns are no longer needed: their buffer takes dcols = W^T @ dout.
                 np.matmul(w_mat.transpose(0, 2, 1), d_groups, out=cols)
-                _dx_by_col2im(cols, g, out=dx[chunk])
+                _dx_by_col2im(cols, g, out=dx[chunk])  # lay is None here
             return dweight, dbias
 
         return work
@@ -196,14 +207,30 @@ def _map_batch_chunks(start, x: np.ndarray, g: ConvGeometry) -> list:
         return map_chunks(start, chunks)
 
 
-def _columns(x: np.ndarray, g: ConvGeometry, groups: int) -> np.ndarray:
-    """im2col of one chunk ``x: (m, C, H, W)``, in scratch, as ``(G, Cg*KH*KW, m*H'*W')``."""
+def _columns(
+    x: np.ndarray, g: ConvGeometry, groups: int, lay: flat.FlatLayout | None = None
+) -> np.ndarray:
+    """im2col of one chunk ``x: (m, C, H, W)`` (any strides), in scratch, as
+    ``(G, Cg*KH*KW, m*H'*W')``, or ``(G, Cg*KH*KW, L)`` in the flat layout ``lay``."""
     m, c = x.shape[:2]
+    if lay is not None:
+        length = flat.columns_length(lay, m)
+        padded = _SCRATCH.buffer("flat", (c, length + lay.tail), x.dtype)
+        cols = _SCRATCH.buffer("columns", (c, *g.kernel, length), x.dtype)
+        flat.flat_im2col(flat.flatten_padded(x, lay, out=padded), g, lay, out=cols)
+        return cols.reshape(groups, -1, length)
     xp = pad_channel_major(
         x, g.pads, out=_SCRATCH.buffer("padded", (c, m, *g.padded_size), x.dtype)
     )
     cols = _SCRATCH.buffer("columns", (c, *g.kernel, m, *g.out_size), x.dtype)
     return im2col(xp, g, out=cols).reshape(groups, -1, m * g.out_size[0] * g.out_size[1])
+
+
+def _outputs(product: np.ndarray, g: ConvGeometry, lay: flat.FlatLayout | None) -> np.ndarray:
+    """The outputs of one chunk in ``product: (F, columns)`` as a ``(F, m, H', W')`` view."""
+    if lay is None:
+        return product.reshape(product.shape[0], -1, *g.out_size)
+    return flat.output_view(product, lay)
 
 
 def _store_batch_major(
@@ -239,20 +266,15 @@ def _dx_by_correlation(
 ) -> None:
     """``out[...] = dx`` of one chunk from its channel-major ``d: (F, m, H', W')``, as the
     stride-1 correlation of the padded ``d`` with the rotated weight ``(G, Cg, Fg*KH*KW)``."""
-    f, m = d.shape[:2]
     groups, cg = w_rotated.shape[:2]
     pads = _correlation_pads(g)
-    padded_hw = d.shape[2] + pads[0] + pads[1], d.shape[3] + pads[2] + pads[3]
-    padded = _SCRATCH.buffer("dout_padded", (f, m, *padded_hw), d.dtype)
-    # pad_channel_major swaps the first two axes: hand it the batch-major view of d.
-    pad_channel_major(d.transpose(1, 0, 2, 3), pads, out=padded)
     full = ConvGeometry(g.kernel, (1, 1), g.dilation, pads, g.out_size, g.in_size)
-    cols = im2col(
-        padded, full, out=_SCRATCH.buffer("columns", (f, *g.kernel, m, *g.in_size), d.dtype)
-    )
-    product = _SCRATCH.buffer("product", (groups, cg, m * g.in_size[0] * g.in_size[1]), d.dtype)
-    np.matmul(w_rotated, cols.reshape(groups, -1, product.shape[-1]), out=product)
-    _store_batch_major(product.reshape(groups * cg, m, *g.in_size), out)
+    lay = flat.layout(full) if flat.applies(full, cg) else None
+    # _columns takes a batch-major chunk: hand it the batch-major view of d.
+    cols = _columns(d.transpose(1, 0, 2, 3), full, groups, lay)
+    product = _SCRATCH.buffer("product", (groups, cg, cols.shape[-1]), d.dtype)
+    np.matmul(w_rotated, cols, out=product)
+    _store_batch_major(_outputs(product.reshape(groups * cg, -1), full, lay), out)
 
 
 def _dx_by_col2im(dcols: np.ndarray, g: ConvGeometry, out: np.ndarray) -> None:
