@@ -285,6 +285,16 @@ def build_models(report: dict, zoo: list[str], bucket_bytes: int, dtype_bytes: i
     return models
 
 
+def _efficiencies(models: dict, k: int, link: Link) -> list[tuple[float, float]]:
+    """Each model's efficiency at ``k`` ranks on ``link``: without and with full overlap."""
+    cells = []
+    for m in models.values():
+        ar = m["pack"] + ring_allreduce_s(m["grad_bytes"], m["buckets"], k,
+                                          link.bandwidth, link.latency)  # fmt: skip
+        cells.append((efficiency(m["compute"], ar), efficiency(m["compute"], ar, m["backward"])))
+    return cells
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:3.0f}%"
 
@@ -323,14 +333,7 @@ def report_text(models: dict, links: list[Link], ks: list[int], checks: list[dic
         )
         print(f"  {'K':>4} " + " ".join(f"{n:>15}" for n in models))
         for k in ks:
-            cells = []
-            for m in models.values():
-                ar = m["pack"] + ring_allreduce_s(m["grad_bytes"], m["buckets"], k,
-                                                  link.bandwidth, link.latency)  # fmt: skip
-                cells.append(
-                    f"{_pct(efficiency(m['compute'], ar))} / "
-                    f"{_pct(efficiency(m['compute'], ar, m['backward']))}"
-                )
+            cells = [f"{_pct(a)} / {_pct(b)}" for a, b in _efficiencies(models, k, link)]
             print(f"  {k:>4} " + " ".join(f"{c:>15}" for c in cells))
         print(
             f"  first K below 50% (no overlap; 'overlap' with it), strong-scaling peak at "
@@ -370,14 +373,7 @@ def markdown_text(
         )
         print("| K | " + " | ".join(models) + " |\n|--:|" + "--:|" * len(models))
         for k in ks:
-            cells = []
-            for m in models.values():
-                ar = m["pack"] + ring_allreduce_s(m["grad_bytes"], m["buckets"], k,
-                                                  link.bandwidth, link.latency)  # fmt: skip
-                cells.append(
-                    f"{100 * efficiency(m['compute'], ar):.0f}% / "
-                    f"{100 * efficiency(m['compute'], ar, m['backward']):.0f}%"
-                )
+            cells = [f"{100 * a:.0f}% / {100 * b:.0f}%" for a, b in _efficiencies(models, k, link)]
             print(f"| {k} | " + " | ".join(cells) + " |")
     print("\nFirst K below 50% efficiency (no overlap unless named):\n")
     names = [*variants(next(iter(models.values()))), "full overlap"]
