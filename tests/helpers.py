@@ -23,6 +23,17 @@ def assert_close(actual, expected, *, rtol: float, name: str = "array", atol: fl
     assert err <= atol + rtol * scale, f"{name}: max abs error {err:.3g} (scale {scale:.3g})"
 
 
+
+def assert_conv_close(ours, ref, rtol: float, atol: float = 0.0) -> None:
+    """``(out, dx, dweight, dbias)`` against a reference's, each with :func:`assert_close`; a
+    None in ``ref`` (no bias) must be None in ``ours`` too."""
+    for name, a, r in zip(("out", "dx", "dweight", "dbias"), ours, ref, strict=True):
+        if r is None:
+            assert a is None, f"{name} should be None"
+        else:
+            assert_close(a, r, rtol=rtol, atol=atol, name=name)
+
+
 def check_backward(
     forward: Callable[..., tuple[np.ndarray, object]],
     backward: Callable[[np.ndarray, object], object],

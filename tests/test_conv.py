@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import assert_close, check_backward, n, t
+from helpers import assert_close, assert_conv_close, check_backward, n, t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,14 +55,6 @@ def _torch_conv(x, w, b, dout, **kw):
     return n(tout), n(tx.grad), n(tw.grad), None if tb is None else n(tb.grad)
 
 
-def _assert_matches(ours, ref, rtol, atol=0.0):
-    for name, a, r in zip(("out", "dx", "dweight", "dbias"), ours, ref, strict=True):
-        if r is None:
-            assert a is None, f"{name} should be None"
-        else:
-            assert_close(a, r, rtol=rtol, atol=atol, name=name)
-
-
 @pytest.mark.parametrize(("x_shape", "w_shape", "bias", "kw"), CONFIGS, ids=IDS)
 def test_gradcheck(rng, x_shape, w_shape, bias, kw):
     x, w, b = _arrays(rng, x_shape, w_shape, bias)
@@ -87,7 +79,7 @@ def test_fast_matches_naive(rng, x_shape, w_shape, bias, kw, dtype):
     for a in fast:
         assert a is None or a.dtype == dtype
     rtol = 1e-5 if dtype == np.float32 else 1e-12
-    _assert_matches(fast, naive, rtol=rtol, atol=1e-14)
+    assert_conv_close(fast, naive, rtol=rtol, atol=1e-14)
 
 
 @pytest.mark.parametrize(("x_shape", "w_shape", "bias", "kw"), CONFIGS, ids=IDS)
@@ -116,7 +108,7 @@ def test_matches_torch_grid(rng, x_shape, w_shape, bias, kw):
     out, cache = conv2d_forward(x, w, b, **kw)
     dout = rng.standard_normal(out.shape)
     ours = (out, *conv2d_backward(dout, cache))
-    _assert_matches(ours, _torch_conv(x, w, b, dout, **kw), rtol=1e-12, atol=1e-13)
+    assert_conv_close(ours, _torch_conv(x, w, b, dout, **kw), rtol=1e-12, atol=1e-13)
 
 
 @st.composite
@@ -161,9 +153,9 @@ def test_matches_torch(config, dtype, seed):
     for a in ours:
         assert a is None or a.dtype == dtype
     if dtype == np.float32:
-        _assert_matches(ours, _torch_conv(x, w, b, dout, **kw), rtol=1e-4)
+        assert_conv_close(ours, _torch_conv(x, w, b, dout, **kw), rtol=1e-4)
     else:
-        _assert_matches(ours, _torch_conv(x, w, b, dout, **kw), rtol=1e-12, atol=1e-13)
+        assert_conv_close(ours, _torch_conv(x, w, b, dout, **kw), rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("samples_per_chunk", [1, 2])
@@ -181,7 +173,7 @@ def test_batch_chunks_agree_with_one_chunk(rng, monkeypatch, samples_per_chunk):
         monkeypatch.setattr(conv, "CHUNK_BYTES", samples_per_chunk * per_sample)
         out, cache = conv2d_forward(x, w, b, **kw)
         assert len(conv._batch_chunks(x, cache.geometry)) == -(-5 // samples_per_chunk)
-        _assert_matches((out, *conv2d_backward(dout, cache)), whole, rtol=1e-13)
+        assert_conv_close((out, *conv2d_backward(dout, cache)), whole, rtol=1e-13)
 
 
 def test_enough_chunks_for_every_thread(rng, monkeypatch):

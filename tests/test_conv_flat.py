@@ -4,7 +4,7 @@ convolutions taken through it match the loop reference, PyTorch and numerical gr
 import numpy as np
 import pytest
 import torch
-from helpers import assert_close, check_backward, n, t
+from helpers import assert_conv_close, check_backward, n, t
 
 from cnnumpy import backend
 from cnnumpy.functional import _flat_im2col, _parallel, conv
@@ -48,14 +48,6 @@ def _geometry(x, w, kw):
         x, w, stride=kw.get("stride", 1), padding=kw.get("padding", 0),
         dilation=kw.get("dilation", 1), groups=kw.get("groups", 1),
     )  # fmt: skip
-
-
-def _check(ours, ref, rtol, atol=0.0):
-    for name, a, r in zip(("out", "dx", "dweight", "dbias"), ours, ref, strict=True):
-        if r is None:
-            assert a is None, f"{name} should be None"
-        else:
-            assert_close(a, r, rtol=rtol, atol=atol, name=name)
 
 
 @pytest.mark.parametrize(("x_shape", "w_shape", "bias", "kw"), CONFIGS, ids=IDS)
@@ -106,7 +98,7 @@ def test_matches_naive(rng, forced, x_shape, w_shape, bias, kw, dtype, input_gra
     for a in fast:
         assert a is None or a.dtype == dtype
     rtol = 1e-5 if dtype == np.float32 else 1e-12
-    _check(fast, naive, rtol=rtol, atol=1e-14)
+    assert_conv_close(fast, naive, rtol=rtol, atol=1e-14)
 
 
 @pytest.mark.parametrize(("x_shape", "w_shape", "bias", "kw"), CONFIGS, ids=IDS)
@@ -120,9 +112,9 @@ def test_matches_torch(rng, forced, x_shape, w_shape, bias, kw, dtype):
     tout.backward(torch.tensor(dout))
     ref = (n(tout), n(tx.grad), n(tw.grad), None if tb is None else n(tb.grad))
     if dtype == np.float32:
-        _check((out, *conv2d_backward(dout, cache)), ref, rtol=1e-4)
+        assert_conv_close((out, *conv2d_backward(dout, cache)), ref, rtol=1e-4)
     else:
-        _check((out, *conv2d_backward(dout, cache)), ref, rtol=1e-12, atol=1e-13)
+        assert_conv_close((out, *conv2d_backward(dout, cache)), ref, rtol=1e-12, atol=1e-13)
 
 
 def test_resnet_sizes_match_torch(rng):
@@ -136,7 +128,7 @@ def test_resnet_sizes_match_torch(rng):
         tout = torch.nn.functional.conv2d(tx, tw, padding=1)
         tout.backward(torch.tensor(dout))
         ours = (out, *conv2d_backward(dout, cache))
-        _check(ours, (n(tout), n(tx.grad), n(tw.grad), None), rtol=1e-4)
+        assert_conv_close(ours, (n(tout), n(tx.grad), n(tw.grad), None), rtol=1e-4)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -153,7 +145,7 @@ def test_chunks_agree_with_one_chunk(rng, forced, monkeypatch, threads):
     with backend.num_threads(threads):
         out, cache = conv2d_forward(x, w, b, padding=1)
         assert len(conv._batch_chunks(x, cache.geometry)) == 5
-        _check((out, *conv2d_backward(dout, cache)), whole, rtol=1e-13)
+        assert_conv_close((out, *conv2d_backward(dout, cache)), whole, rtol=1e-13)
 
 
 @pytest.mark.parametrize(("x_shape", "w_shape", "bias", "kw"), CONFIGS, ids=IDS)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import assert_close, check_backward, n, t
+from helpers import assert_conv_close, check_backward, n, t
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -48,14 +48,6 @@ def _torch_conv_transpose(x, w, b, dout, **kw):
     return n(tout), n(tx.grad), n(tw.grad), None if tb is None else n(tb.grad)
 
 
-def _assert_matches(ours, ref, rtol, atol=0.0):
-    for name, a, r in zip(("out", "dx", "dweight", "dbias"), ours, ref, strict=True):
-        if r is None:
-            assert a is None, f"{name} should be None"
-        else:
-            assert_close(a, r, rtol=rtol, atol=atol, name=name)
-
-
 @pytest.mark.parametrize(("x_shape", "w_shape", "bias", "kw"), CONFIGS, ids=IDS)
 def test_gradcheck(rng, x_shape, w_shape, bias, kw):
     x, w, b = _arrays(rng, x_shape, w_shape, bias, kw.get("groups", 1))
@@ -81,7 +73,7 @@ def test_fast_matches_naive(rng, x_shape, w_shape, bias, kw, dtype):
     for a in fast:
         assert a is None or a.dtype == dtype
     rtol = 1e-5 if dtype == np.float32 else 1e-12
-    _assert_matches(fast, naive, rtol=rtol, atol=1e-14)
+    assert_conv_close(fast, naive, rtol=rtol, atol=1e-14)
 
 
 @pytest.mark.parametrize(("x_shape", "w_shape", "bias", "kw"), CONFIGS, ids=IDS)
@@ -90,7 +82,7 @@ def test_matches_torch_grid(rng, x_shape, w_shape, bias, kw):
     out, cache = conv_transpose2d_forward(x, w, b, **kw)
     dout = rng.standard_normal(out.shape)
     ours = (out, *conv_transpose2d_backward(dout, cache))
-    _assert_matches(ours, _torch_conv_transpose(x, w, b, dout, **kw), rtol=1e-12, atol=1e-13)
+    assert_conv_close(ours, _torch_conv_transpose(x, w, b, dout, **kw), rtol=1e-12, atol=1e-13)
 
 
 @st.composite
@@ -137,9 +129,9 @@ def test_matches_torch(config, dtype, seed):
         assert a is None or a.dtype == dtype
     ref = _torch_conv_transpose(x, w, b, dout, **kw)
     if dtype == np.float32:
-        _assert_matches(ours, ref, rtol=1e-4)
+        assert_conv_close(ours, ref, rtol=1e-4)
     else:
-        _assert_matches(ours, ref, rtol=1e-12, atol=1e-13)
+        assert_conv_close(ours, ref, rtol=1e-12, atol=1e-13)
 
 
 @settings(max_examples=30, deadline=None)

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import assert_close
 
 import cnnumpy as cn
 from cnnumpy import nn
@@ -152,9 +153,7 @@ def solver_run(build, x, y, comm=None, sync_bn=False, **kwargs):
 def assert_states_close(got, expected, rtol=1e-5):
     assert got.keys() == expected.keys()
     for key in expected:
-        scale = float(np.max(np.abs(expected[key]))) or 1.0
-        np.testing.assert_allclose(got[key], expected[key], rtol=0, atol=rtol * scale,
-                                   err_msg=key)  # fmt: skip
+        assert_close(got[key], expected[key], rtol=rtol, name=key)
 
 
 @pytest.mark.parametrize("k", [2, 3])

@@ -14,6 +14,7 @@ from pathlib import Path
 import mpi4py  # noqa: F401 - the extra these tests need: a clear ImportError without it
 import numpy as np
 import pytest
+from helpers import assert_close
 
 ROOT = Path(__file__).resolve().parents[1]
 TRIPWIRE = ROOT / "tests" / "fixtures" / "mpi" / "tripwire_model.py"
@@ -68,8 +69,7 @@ def test_two_ranks_train_to_the_weights_of_one_process(case, tmp_path):
     expected, got = weights(tmp_path / "one" / "last.npz"), weights(tmp_path / "two" / "last.npz")
     assert expected.keys() == got.keys()
     for key, value in expected.items():
-        scale = float(np.max(np.abs(value))) or 1.0
-        np.testing.assert_allclose(got[key], value, rtol=0, atol=1e-5 * scale, err_msg=key)
+        assert_close(got[key], value, rtol=1e-5, name=key)
 
 
 @pytest.mark.parametrize(
